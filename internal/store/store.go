@@ -1,0 +1,95 @@
+// Package store defines the small contract every target kind keeps (folder
+// drives and NAS mounts today; SFTP and S3 vaults later) and the errors
+// callers can test for with errors.Is.
+//
+// Names passed to a Store are slash-separated, relative, NFC-normalised
+// library paths such as "2024/2024-06-01 Smith Wedding/IMG_0001.CR3". A store
+// may have to store a name differently (a FAT/exFAT drive cannot hold ":"):
+// it maps names reversibly and reports the stored name in a Receipt, so the
+// catalog records exactly where each copy is.
+//
+// Stores never import the catalog or policy packages.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/trove-backup/trove/internal/digest"
+)
+
+// Errors a Store returns, wrapped with context; test with errors.Is.
+var (
+	// ErrNotExist: no object under that name.
+	ErrNotExist = errors.New("not found")
+	// ErrExist: the final name is taken; nothing was overwritten.
+	ErrExist = errors.New("already exists")
+	// ErrNotAttached: the target's folder is missing, empty or has no
+	// identity file (an unplugged drive, an empty mount point).
+	ErrNotAttached = errors.New("target not attached")
+	// ErrWrongTarget: a different Trove target (another drive) is at the path.
+	ErrWrongTarget = errors.New("a different drive is at the target's path")
+	// ErrDeviceChanged: the filesystem under the target changed during the run
+	// (the drive was unplugged and the path now points elsewhere).
+	ErrDeviceChanged = errors.New("target's device changed during the run")
+	// ErrFull: no space left on the target.
+	ErrFull = errors.New("target is full")
+	// ErrTooLarge: the target's filesystem cannot hold a file this large
+	// (FAT32's 4 GiB limit).
+	ErrTooLarge = errors.New("file too large for the target's filesystem")
+	// ErrCorrupt: a read-back did not match the expected hash.
+	ErrCorrupt = errors.New("read-back does not match")
+	// ErrBadName: the name is not a valid relative path.
+	ErrBadName = errors.New("invalid name")
+)
+
+// Info describes one stored object.
+type Info struct {
+	Name    string    // library name (after reverse mapping)
+	Stored  string    // name as stored on the target
+	Size    int64     // bytes
+	ModTime time.Time // as the target reports it (may be coarse)
+}
+
+// Receipt proves that a copy was written and read back from the device.
+type Receipt struct {
+	Stored     string     // name as stored on the target
+	Sum        digest.Sum // hash of what was read back (equals the expected one)
+	Size       int64      // bytes read back
+	VerifiedAt time.Time  // when the read-back finished
+}
+
+// Store is one target's storage.
+type Store interface {
+	// Create starts writing a new object. Nothing is visible under name until
+	// Commit succeeds; Abort (or a crash) leaves no final name behind. size is
+	// the expected length, so a store can refuse early (ErrTooLarge, ErrFull).
+	Create(ctx context.Context, name string, size int64) (Writer, error)
+	// Open reads an object from the device, bypassing caches where the
+	// platform allows; verification relies on this.
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
+	// Stat describes one object, or returns ErrNotExist.
+	Stat(ctx context.Context, name string) (Info, error)
+	// Walk calls fn for every object below prefix ("" for all), skipping the
+	// store's own metadata (.trove) and unfinished temporary files.
+	Walk(ctx context.Context, prefix string, fn func(Info) error) error
+	// Rename moves an object; it fails with ErrExist rather than replace.
+	Rename(ctx context.Context, from, to string) error
+	// Remove deletes one object. Only retention and repair call it, after the
+	// policy allowed it.
+	Remove(ctx context.Context, name string) error
+}
+
+// Writer receives one object's bytes.
+type Writer interface {
+	io.Writer
+	// Commit makes the object durable (fsync), reads it back from the device
+	// and compares with want, then publishes it under its final name without
+	// replacing anything. It returns ErrCorrupt on a mismatch and ErrExist when
+	// the name is taken (nothing is overwritten; the temporary is removed).
+	Commit(ctx context.Context, want digest.Sum) (Receipt, error)
+	// Abort discards the temporary object. Safe to call after Commit.
+	Abort() error
+}
