@@ -1,0 +1,93 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/trove-backup/trove/internal/catalog"
+	"github.com/trove-backup/trove/internal/config"
+	"github.com/trove-backup/trove/internal/store"
+	"github.com/trove-backup/trove/internal/store/local"
+)
+
+// app is what every command that works on an existing setup needs.
+type app struct {
+	paths  config.Paths
+	cfg    config.Config
+	cat    *catalog.Catalog
+	stdout io.Writer
+	stderr io.Writer
+	now    func() time.Time
+}
+
+// openApp loads the config and opens the catalog.
+func openApp(cmd *cobra.Command) (*app, error) {
+	paths, err := config.Locate()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(paths.Config)
+	if err != nil {
+		if errors.Is(err, config.ErrNoConfig) {
+			return nil, &exitError{code: exitUsage, err: err}
+		}
+		return nil, &exitError{code: exitUsage, err: withHint(err, "fix the setting in "+paths.Config)}
+	}
+	cat, err := catalog.Open(paths.Catalog)
+	if err != nil {
+		return nil, withHint(err, "check that the catalog's folder exists and is writable")
+	}
+	return &app{paths: paths, cfg: cfg, cat: cat, stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr(), now: time.Now}, nil
+}
+
+func (a *app) Close() { a.cat.Close() }
+
+// libraryID is this setup's identity, written on every target it owns.
+func (a *app) libraryID() (string, error) { return a.cat.Meta("library_id") }
+
+// attach opens a target for a run, checking that the drive at its path is
+// the one registered, and refreshes what the catalog knows of it.
+func (a *app) attach(t catalog.Target) (*local.Local, error) {
+	l, err := local.Attach(t.Path, t.ID)
+	if err != nil {
+		switch {
+		case errors.Is(err, store.ErrNotAttached):
+			return nil, withHint(fmt.Errorf("%s is not attached: %w", t.Name, err),
+				fmt.Sprintf("plug in the drive for %s (expected at %s), or use `trove target list` to see where it was last seen", t.Name, t.Path))
+		case errors.Is(err, store.ErrWrongTarget):
+			return nil, withHint(fmt.Errorf("%s: %w", t.Name, err),
+				"this is a different drive: mount the right one at "+t.Path)
+		case errors.Is(err, local.ErrLocked):
+			return nil, withHint(fmt.Errorf("%s: %w", t.Name, err), "wait for the other trove run to finish")
+		}
+		return nil, fmt.Errorf("attach %s: %w", t.Name, err)
+	}
+	t.Device = l.Device()
+	t.FSType = l.Caps().FSType
+	if b, err := json.Marshal(l.Caps()); err == nil {
+		t.Caps = string(b)
+	}
+	t.LastSeenAt = a.now()
+	if err := a.cat.UpdateTarget(t); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// nowFunc is the clock of the CLI (tests of pure packages inject their own).
+var nowFunc = time.Now
