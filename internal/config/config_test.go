@@ -27,9 +27,9 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 	dir := t.TempDir()
 	cases := map[string]string{
 		`library = "rel"` + "\nlocation=\"home\"\nmedium=\"ssd\"\ntemplate=\"x\"\n[policy]\ncopies=3\nmedia=2\noffsite=1": "absolute",
-		`library = "/l"` + "\nlocation=\"home\"\nmedium=\"floppy\"\ntemplate=\"x\"\n[policy]\ncopies=3\nmedia=2":         "medium",
+		`library = "/l"` + "\nlocation=\"home\"\nmedium=\"floppy\"\ntemplate=\"x\"\n[policy]\ncopies=3\nmedia=2":          "medium",
 		`library = "/l"` + "\nlocation=\"home\"\nmedium=\"ssd\"\ntemplate=\"x\"\ncolour=1\n[policy]\ncopies=3\nmedia=2":   "unknown setting colour",
-		`library = "/l"` + "\nlocation=\"home\"\nmedium=\"ssd\"\ntemplate=\"x\"\n[policy]\ncopies=3\nmedia=5":            "policy.media",
+		`library = "/l"` + "\nlocation=\"home\"\nmedium=\"ssd\"\ntemplate=\"x\"\n[policy]\ncopies=3\nmedia=5":             "policy.media",
 		`library = [`: "read config",
 	}
 	for body, want := range cases {

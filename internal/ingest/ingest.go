@@ -43,8 +43,8 @@ type Options struct {
 	Sources  []string
 	Project  string // already cleaned by media.CleanProject
 	Template media.Template
-	Library  Dest   // the library; required
-	Targets  []Dest // further destinations, attached
+	Library  Dest             // the library; required
+	Targets  []Dest           // further destinations, attached
 	Away     []catalog.Target // requested targets that are not attached (for the verdict's reasons)
 	Catalog  *catalog.Catalog
 	Sink     progress.Sink
@@ -65,15 +65,15 @@ type Problem struct {
 
 // FileResult is what happened to one source file.
 type FileResult struct {
-	Source  string     `json:"source"`
-	Path    string     `json:"path,omitempty"` // library path
-	Size    int64      `json:"size"`
-	Sum     string     `json:"sha256,omitempty"`
-	Status  string     `json:"status"` // copied, known, failed
-	Copies  []string   `json:"copies,omitempty"` // targets holding a verified copy
-	Devices int        `json:"devices"`          // distinct devices among them
-	Date    string     `json:"date,omitempty"`
-	DateSrc string     `json:"date_source,omitempty"`
+	Source  string   `json:"source"`
+	Path    string   `json:"path,omitempty"` // library path
+	Size    int64    `json:"size"`
+	Sum     string   `json:"sha256,omitempty"`
+	Status  string   `json:"status"`           // copied, known, failed
+	Copies  []string `json:"copies,omitempty"` // targets holding a verified copy
+	Devices int      `json:"devices"`          // distinct devices among them
+	Date    string   `json:"date,omitempty"`
+	DateSrc string   `json:"date_source,omitempty"`
 }
 
 // Result is the outcome of a run, including the verdict.
@@ -151,14 +151,14 @@ type runner struct {
 	dests []Dest
 	res   *Result
 
-	mu      sync.Mutex
-	dead    map[string]string // target name -> why it stopped receiving files
-	results map[*item]*FileResult
-	items   []*item
+	mu       sync.Mutex
+	dead     map[string]string // target name -> why it stopped receiving files
+	results  map[*item]*FileResult
+	items    []*item
 	reserved map[string]bool // folded library paths taken in this run
 	groupN   map[string]int  // rename counter per folder+group, so sidecars follow their photo
-	again   []*item // pass-2 work
-	fatal   error
+	again    []*item         // pass-2 work
+	fatal    error
 }
 
 func (r *runner) run(ctx context.Context) error {

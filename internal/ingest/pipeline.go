@@ -68,14 +68,14 @@ type destWrite struct {
 }
 
 type job struct {
-	it      *item
-	hasher  *digest.Hasher
-	hc      *consumer
-	writes  []*destWrite
+	it          *item
+	hasher      *digest.Hasher
+	hc          *consumer
+	writes      []*destWrite
 	routeWrites []Dest // destinations to write
-	strays  []Dest   // destinations where a file already sits at the planned path
-	have    []Dest   // destinations that already hold a verified copy (known content)
-	readErr error
+	strays      []Dest // destinations where a file already sits at the planned path
+	have        []Dest // destinations that already hold a verified copy (known content)
+	readErr     error
 }
 
 func newPipeline(ctx context.Context, r *runner, cancel context.CancelFunc) *pipeline {
