@@ -67,9 +67,12 @@ func evaluate(a *app) (statusView, error) {
 	rule, now := ruleOf(a.cfg.Policy), a.now()
 	byProject := map[string][]policy.FileResult{}
 	for _, f := range files {
+		if !f.DeletedAt.IsZero() {
+			continue // removed from the library on purpose; kept in the targets' versions
+		}
 		facts := policy.Facts{Home: a.cfg.Location}
 		for _, cp := range copies[f.ID] {
-			facts.Copies = append(facts.Copies, policyCopy(byID[cp.TargetID], cp))
+			facts.Copies = append(facts.Copies, policyCopy(byID[cp.TargetID], f, cp))
 		}
 		byProject[f.Project] = append(byProject[f.Project], policy.FileResult{Path: f.Path, Size: f.Size,
 			Result: policy.Evaluate(rule, facts, now)})
@@ -92,9 +95,13 @@ func evaluate(a *app) (statusView, error) {
 	return view, nil
 }
 
-func policyCopy(t catalog.Target, cp catalog.Copy) policy.Copy {
+func policyCopy(t catalog.Target, f catalog.File, cp catalog.Copy) policy.Copy {
+	state := policy.CopyState(cp.State)
+	if state == policy.OK && cp.Sum != f.Sum {
+		state = policy.Stale
+	}
 	return policy.Copy{Target: t.Name, Medium: t.Medium, Location: t.Location, Device: t.Device,
-		State: policy.CopyState(cp.State), VerifiedAt: cp.VerifiedAt}
+		State: state, VerifiedAt: cp.VerifiedAt}
 }
 
 func nonNil(s []string) []string {

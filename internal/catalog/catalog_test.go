@@ -34,7 +34,7 @@ func TestMigrateAndReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, err := c.SchemaVersion()
-	if err != nil || v != 1 {
+	if err != nil || v != 2 {
 		t.Fatalf("schema version = %d, %v", v, err)
 	}
 	if err := c.SetMeta("schema_version", "99"); err != nil {
@@ -100,7 +100,7 @@ func TestFilesAndCopies(t *testing.T) {
 	if under, _ := c.FilesUnder("2024/2024-06-01 Smi"); len(under) != 0 {
 		t.Fatalf("FilesUnder matched a partial segment: %+v", under)
 	}
-	if err := c.SetCopyState(id, "t-a", CopyCorrupt, now); err != nil {
+	if err := c.SetCopyState(id, "t-a", CopyCorrupt, now, "hash mismatch"); err != nil {
 		t.Fatal(err)
 	}
 	cps, _ = c.Copies(id)

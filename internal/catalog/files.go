@@ -35,16 +35,26 @@ type File struct {
 	Source       string // where ingest read it from
 	AddedAt      time.Time
 	RunID        int64
+	LibSize      int64     // library file's size when last hashed (-1 unknown): an "unchanged?" hint
+	LibMtimeNs   int64     // library file's mtime (ns) when last hashed: an "unchanged?" hint
+	DeletedAt    time.Time // removed from the library on purpose (zero: present)
 }
 
 // Copy is one file's content on one target.
 type Copy struct {
 	FileID     int64
 	TargetID   string
-	Path       string // as stored on the target (may differ from File.Path by name mapping)
+	Path       string     // as stored on the target (may differ from File.Path by name mapping)
+	Sum        digest.Sum // content this copy holds; it counts only while equal to the file's Sum
 	State      string
 	VerifiedAt time.Time
 	WrittenAt  time.Time
+	Problem    string // what verify last found wrong, if anything
+}
+
+// Counts reports whether a copy is a verified copy of f's current content.
+func (cp Copy) Counts(f File) bool {
+	return cp.State == CopyOK && !cp.VerifiedAt.IsZero() && cp.Sum == f.Sum
 }
 
 var folder = cases.Fold()
@@ -64,17 +74,18 @@ func (c *Catalog) PathTaken(path string) (bool, error) {
 	return n > 0, nil
 }
 
-const fileCols = `id, path, project, sha256, size, kind, captured_at, date_source, camera, original_name, source, added_at, coalesce(run_id, 0)`
+const fileCols = `id, path, project, sha256, size, kind, captured_at, date_source, camera, original_name, source, added_at,
+	coalesce(run_id, 0), lib_size, lib_mtime_ns, deleted_at`
 
 func scanFile(s interface{ Scan(...any) error }) (File, error) {
 	var f File
-	var sum, added string
+	var sum, added, deleted string
 	err := s.Scan(&f.ID, &f.Path, &f.Project, &sum, &f.Size, &f.Kind, &f.CapturedAt, &f.DateSource,
-		&f.Camera, &f.OriginalName, &f.Source, &added, &f.RunID)
+		&f.Camera, &f.OriginalName, &f.Source, &added, &f.RunID, &f.LibSize, &f.LibMtimeNs, &deleted)
 	if err != nil {
 		return f, err
 	}
-	f.AddedAt = parseTime(added)
+	f.AddedAt, f.DeletedAt = parseTime(added), parseTime(deleted)
 	f.Sum, err = digest.Parse(sum)
 	return f, err
 }
@@ -154,10 +165,14 @@ func (c *Catalog) RecordFile(ctx context.Context, f File, copies []Copy) (int64,
 		err := tx.QueryRow(`SELECT id, sha256 FROM files WHERE path = ?`, f.Path).Scan(&id, &sum)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			if f.LibSize == 0 && f.LibMtimeNs == 0 && f.Size != 0 {
+				f.LibSize = -1
+			}
 			res, err := tx.Exec(`INSERT INTO files(path, path_fold, project, sha256, size, kind, captured_at,
-				date_source, camera, original_name, source, added_at, run_id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+				date_source, camera, original_name, source, added_at, run_id, lib_size, lib_mtime_ns)
+				VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 				f.Path, FoldPath(f.Path), f.Project, f.Sum.String(), f.Size, f.Kind, f.CapturedAt, f.DateSource,
-				f.Camera, f.OriginalName, f.Source, fmtTime(f.AddedAt), nullID(f.RunID))
+				f.Camera, f.OriginalName, f.Source, fmtTime(f.AddedAt), nullID(f.RunID), f.LibSize, f.LibMtimeNs)
 			if err != nil {
 				return fmt.Errorf("catalog: record %s: %w", f.Path, err)
 			}
@@ -168,6 +183,9 @@ func (c *Catalog) RecordFile(ctx context.Context, f File, copies []Copy) (int64,
 			return fmt.Errorf("catalog: record %s: the path already holds different content (%s)", f.Path, sum[:12])
 		}
 		for _, cp := range copies {
+			if cp.Sum.IsZero() {
+				cp.Sum = f.Sum
+			}
 			if err := upsertCopy(tx, id, cp); err != nil {
 				return err
 			}
@@ -185,25 +203,29 @@ func nullID(id int64) any {
 }
 
 func upsertCopy(tx *sql.Tx, fileID int64, cp Copy) error {
-	_, err := tx.Exec(`INSERT INTO copies(file_id, target_id, path, state, verified_at, written_at)
-		VALUES(?,?,?,?,?,?) ON CONFLICT(file_id, target_id) DO UPDATE SET
-		path = excluded.path, state = excluded.state, verified_at = excluded.verified_at,
-		written_at = excluded.written_at`,
-		fileID, cp.TargetID, cp.Path, cp.State, fmtTime(cp.VerifiedAt), fmtTime(cp.WrittenAt))
+	_, err := tx.Exec(`INSERT INTO copies(file_id, target_id, path, sha256, state, verified_at, written_at, problem)
+		VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(file_id, target_id) DO UPDATE SET
+		path = excluded.path, sha256 = excluded.sha256, state = excluded.state, verified_at = excluded.verified_at,
+		written_at = excluded.written_at, problem = excluded.problem`,
+		fileID, cp.TargetID, cp.Path, cp.Sum.String(), cp.State, fmtTime(cp.VerifiedAt), fmtTime(cp.WrittenAt), cp.Problem)
 	if err != nil {
 		return fmt.Errorf("catalog: record copy of file %d on %s: %w", fileID, cp.TargetID, err)
 	}
 	return nil
 }
 
-// SetCopyState records the outcome of a check of one copy (verify, repair).
-// verifiedAt is stored only for CopyOK.
-func (c *Catalog) SetCopyState(fileID int64, targetID, state string, verifiedAt time.Time) error {
+// SetCopyState records the outcome of a check of one copy (verify, repair):
+// for CopyOK, verifiedAt becomes its last verification and the problem is
+// cleared; otherwise the last good verification time is kept and problem
+// says what was found.
+func (c *Catalog) SetCopyState(fileID int64, targetID, state string, verifiedAt time.Time, problem string) error {
 	if state != CopyOK {
 		verifiedAt = time.Time{}
+	} else {
+		problem = ""
 	}
-	_, err := c.db.Exec(`UPDATE copies SET state = ?, verified_at = CASE WHEN ? = '' THEN verified_at ELSE ? END
-		WHERE file_id = ? AND target_id = ?`, state, fmtTime(verifiedAt), fmtTime(verifiedAt), fileID, targetID)
+	_, err := c.db.Exec(`UPDATE copies SET state = ?, problem = ?, verified_at = CASE WHEN ? = '' THEN verified_at ELSE ? END
+		WHERE file_id = ? AND target_id = ?`, state, problem, fmtTime(verifiedAt), fmtTime(verifiedAt), fileID, targetID)
 	if err != nil {
 		return fmt.Errorf("catalog: set copy state: %w", err)
 	}
@@ -212,8 +234,7 @@ func (c *Catalog) SetCopyState(fileID int64, targetID, state string, verifiedAt 
 
 // Copies returns every copy of a file.
 func (c *Catalog) Copies(fileID int64) ([]Copy, error) {
-	rows, err := c.db.Query(`SELECT file_id, target_id, path, state, verified_at, written_at
-		FROM copies WHERE file_id = ? ORDER BY target_id`, fileID)
+	rows, err := c.db.Query(`SELECT `+copyCols+` FROM copies WHERE file_id = ? ORDER BY target_id`, fileID)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: list copies: %w", err)
 	}
@@ -222,7 +243,7 @@ func (c *Catalog) Copies(fileID int64) ([]Copy, error) {
 
 // AllCopies returns every copy, grouped by file ID.
 func (c *Catalog) AllCopies() (map[int64][]Copy, error) {
-	rows, err := c.db.Query(`SELECT file_id, target_id, path, state, verified_at, written_at FROM copies ORDER BY file_id, target_id`)
+	rows, err := c.db.Query(`SELECT ` + copyCols + ` FROM copies ORDER BY file_id, target_id`)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: list copies: %w", err)
 	}
@@ -237,15 +258,18 @@ func (c *Catalog) AllCopies() (map[int64][]Copy, error) {
 	return out, nil
 }
 
+const copyCols = `file_id, target_id, path, sha256, state, verified_at, written_at, problem`
+
 func scanCopies(rows *sql.Rows) ([]Copy, error) {
 	defer rows.Close()
 	var out []Copy
 	for rows.Next() {
 		var cp Copy
-		var verified, written string
-		if err := rows.Scan(&cp.FileID, &cp.TargetID, &cp.Path, &cp.State, &verified, &written); err != nil {
+		var sum, verified, written string
+		if err := rows.Scan(&cp.FileID, &cp.TargetID, &cp.Path, &sum, &cp.State, &verified, &written, &cp.Problem); err != nil {
 			return nil, fmt.Errorf("catalog: read copy row: %w", err)
 		}
+		cp.Sum, _ = digest.Parse(sum)
 		cp.VerifiedAt, cp.WrittenAt = parseTime(verified), parseTime(written)
 		out = append(out, cp)
 	}

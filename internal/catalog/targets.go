@@ -34,6 +34,7 @@ type Target struct {
 	LastSeenAt   time.Time
 	LastWriteAt  time.Time
 	LastVerifyAt time.Time
+	ManifestSum  string // sha256 of the manifest Trove last wrote there (detects hand edits)
 }
 
 // AddTarget inserts a new target; the name must be unused.
@@ -55,9 +56,9 @@ func (c *Catalog) AddTarget(t Target) error {
 // UpdateTarget rewrites every field of the target with t.ID.
 func (c *Catalog) UpdateTarget(t Target) error {
 	res, err := c.db.Exec(`UPDATE targets SET name=?, kind=?, path=?, medium=?, location=?, ingest=?, device=?,
-		fs_type=?, caps=?, last_seen_at=?, last_write_at=?, last_verify_at=? WHERE id=?`,
+		fs_type=?, caps=?, last_seen_at=?, last_write_at=?, last_verify_at=?, manifest_sha256=? WHERE id=?`,
 		t.Name, t.Kind, t.Path, t.Medium, t.Location, t.Ingest, t.Device, t.FSType, t.Caps,
-		fmtTime(t.LastSeenAt), fmtTime(t.LastWriteAt), fmtTime(t.LastVerifyAt), t.ID)
+		fmtTime(t.LastSeenAt), fmtTime(t.LastWriteAt), fmtTime(t.LastVerifyAt), t.ManifestSum, t.ID)
 	if err != nil {
 		return fmt.Errorf("catalog: update target %s: %w", t.Name, err)
 	}
@@ -68,13 +69,13 @@ func (c *Catalog) UpdateTarget(t Target) error {
 }
 
 const targetCols = `id, name, kind, path, medium, location, ingest, device, fs_type, caps,
-	created_at, last_seen_at, last_write_at, last_verify_at`
+	created_at, last_seen_at, last_write_at, last_verify_at, manifest_sha256`
 
 func scanTarget(s interface{ Scan(...any) error }) (Target, error) {
 	var t Target
 	var created, seen, wrote, verified string
 	err := s.Scan(&t.ID, &t.Name, &t.Kind, &t.Path, &t.Medium, &t.Location, &t.Ingest, &t.Device,
-		&t.FSType, &t.Caps, &created, &seen, &wrote, &verified)
+		&t.FSType, &t.Caps, &created, &seen, &wrote, &verified, &t.ManifestSum)
 	t.CreatedAt, t.LastSeenAt = parseTime(created), parseTime(seen)
 	t.LastWriteAt, t.LastVerifyAt = parseTime(wrote), parseTime(verified)
 	return t, err

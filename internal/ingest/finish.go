@@ -194,8 +194,20 @@ func (p *pipeline) record(it *item, sum digest.Sum, copies []catalog.Copy) error
 	if existing, err := p.r.o.Catalog.FileByPath(it.path); err == nil {
 		f, isNew = existing, false
 	}
-	if _, err := p.r.o.Catalog.RecordFile(p.ctx, f, copies); err != nil {
+	id, err := p.r.o.Catalog.RecordFile(p.ctx, f, copies)
+	if err != nil {
 		return fmt.Errorf("record %s in the catalog: %w", it.path, err)
+	}
+	for _, cp := range copies {
+		if cp.TargetID != p.r.o.Library.Target.ID {
+			continue
+		}
+		// Remember the library file's size and mtime, so backup knows it unchanged without reading it.
+		if info, err := p.r.o.Library.Store.Stat(p.ctx, it.path); err == nil {
+			if err := p.r.o.Catalog.SetLibraryStat(id, info.Size, info.ModTime.UnixNano()); err != nil {
+				return err
+			}
+		}
 	}
 	if err := p.r.o.Catalog.SetSourceHint(fingerprint(it), sum); err != nil {
 		return err

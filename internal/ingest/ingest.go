@@ -296,7 +296,7 @@ func (r *runner) everywhere(f catalog.File) (bool, error) {
 	}
 	ok := map[string]bool{}
 	for _, cp := range cps {
-		if cp.State == catalog.CopyOK {
+		if cp.Counts(f) {
 			ok[cp.TargetID] = true
 		}
 	}

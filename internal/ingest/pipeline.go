@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/trove-backup/trove/internal/catalog"
 	"github.com/trove-backup/trove/internal/digest"
 	"github.com/trove-backup/trove/internal/progress"
 	"github.com/trove-backup/trove/internal/store"
@@ -222,7 +221,7 @@ func (p *pipeline) route(j *job) error {
 				return err
 			}
 			for _, cp := range cps {
-				if cp.State == catalog.CopyOK {
+				if cp.Counts(f) {
 					have[cp.TargetID] = true
 				}
 			}

@@ -80,7 +80,7 @@ func (r *runner) fillCopies(fr *FileResult, byID map[string]catalog.Target, devi
 			return
 		}
 		for _, cp := range cps {
-			if cp.State != catalog.CopyOK || cp.VerifiedAt.IsZero() {
+			if !cp.Counts(f) {
 				continue
 			}
 			t := byID[cp.TargetID]

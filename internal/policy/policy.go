@@ -72,6 +72,7 @@ const (
 	Missing    CopyState = "missing"    // the target was checked and the file was not there
 	Corrupt    CopyState = "corrupt"    // read back and hash did not match
 	Unverified CopyState = "unverified" // written but never read back
+	Stale      CopyState = "stale"      // holds an older version of the file (edited in the library since)
 )
 
 // Copy is one copy of one file, as the catalog knows it (the target may be
@@ -226,6 +227,8 @@ func disqualify(r Rule, c Copy, now time.Time) (string, bool) {
 		return fmt.Sprintf("copy on %s is corrupt", name), false
 	case Unverified:
 		return fmt.Sprintf("copy on %s has not been verified yet", name), false
+	case Stale:
+		return fmt.Sprintf("copy on %s is an older version (run trove backup)", name), false
 	default:
 		return fmt.Sprintf("copy on %s is in an unknown state (%q)", name, string(c.State)), false
 	}
