@@ -16,8 +16,9 @@
 //     counts; one nanosecond later it does not. A VerifiedAt in the future
 //     (clock skew) counts as fresh.
 //   - Copies whose Device is equal (non-empty) are on the same disk and count
-//     once. The copy that counts is the most recently verified one; on a tie,
-//     the one whose target name sorts first. Its Medium and Location are the
+//     once. The copy that counts is the one verified on the latest (UTC) day;
+//     on a tie, the one whose target name sorts first, so copies written in
+//     one run give a stable answer. Its Medium and Location are the
 //     ones used for the media and off-site counts. An empty Device means
 //     "identity unknown": the copy is treated as its own disk. Two entries for
 //     the same target always count once (a target is one place), whatever
@@ -125,7 +126,7 @@ func Evaluate(r Rule, f Facts, now time.Time) Result {
 	}
 
 	// Group by disk: copies sharing a Device, or a Target, are one disk.
-	// The most recently verified copy of each group counts.
+	// The copy of each group verified on the latest day counts (ties: by name).
 	parent := make([]int, len(fresh))
 	for i := range parent {
 		parent[i] = i
@@ -159,8 +160,10 @@ func Evaluate(r Rule, f Facts, now time.Time) Result {
 	for _, k := range order {
 		g := groups[k]
 		slices.SortFunc(g, func(a, b Copy) int {
-			if c := b.VerifiedAt.Compare(a.VerifiedAt); c != 0 {
-				return c // newest first
+			// Newest verification day first; within a day by target name, so
+			// copies written in the same run give the same answer every time.
+			if c := b.VerifiedAt.Truncate(24 * time.Hour).Compare(a.VerifiedAt.Truncate(24 * time.Hour)); c != 0 {
+				return c
 			}
 			return compareCopies(a, b)
 		})
