@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"github.com/trove-backup/trove/internal/ingest"
 	"github.com/trove-backup/trove/internal/media"
 	"github.com/trove-backup/trove/internal/progress"
+	"github.com/trove-backup/trove/internal/store"
+	"github.com/trove-backup/trove/internal/targetmeta"
 )
 
 func newIngestCmd() *cobra.Command {
@@ -89,6 +92,9 @@ ingest finishes it.`,
 			res, runErr := ingest.Run(cmd.Context(), opts)
 			opts.Sink.Close()
 			markWritten(a, opts, res)
+			if res != nil && runErr == nil {
+				refreshTargets(cmd.Context(), a, append([]ingest.Dest{opts.Library}, opts.Targets...))
+			}
 			if res == nil {
 				return runErr
 			}
@@ -147,6 +153,24 @@ func ingestTargets(cat *catalog.Catalog, names []string) ([]catalog.Target, erro
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// refreshTargets rewrites each destination's manifest, README and catalog
+// snapshot; a failure is a warning (the copies themselves are recorded).
+func refreshTargets(ctx context.Context, a *app, dests []ingest.Dest) {
+	for _, d := range dests {
+		ms, ok := d.Store.(store.MetaStore)
+		if !ok {
+			continue
+		}
+		t, err := a.cat.TargetByName(d.Target.Name)
+		if err == nil {
+			err = targetmeta.Refresh(ctx, a.cat, t, ms, a.now())
+		}
+		if err != nil {
+			warnf(a.stderr, "could not update the manifest on %s: %v", d.Target.Name, err)
+		}
+	}
 }
 
 // markWritten records when each destination last received files.

@@ -18,6 +18,7 @@ usual places (see README). Exit codes: 0 ok, 1 failure, 2 usage or config,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newInitCmd(), newTargetCmd(), newIngestCmd(), newStatusCmd(), newWhereCmd())
+	root.AddCommand(newInitCmd(), newTargetCmd(), newIngestCmd(), newStatusCmd(), newWhereCmd(),
+		newBackupCmd(), newVerifyCmd(), newRepairCmd(), newRestoreCmd())
 	return root
 }

@@ -93,3 +93,20 @@ type Writer interface {
 	// Abort discards the temporary object. Safe to call after Commit.
 	Abort() error
 }
+
+// Preserver is a store that keeps old versions: instead of deleting or
+// replacing an object, it moves it into a versions area that Walk does not
+// list, and returns where it went.
+type Preserver interface {
+	Preserve(ctx context.Context, name string, at time.Time) (versionPath string, err error)
+	// OpenVersion reads a kept version from the device.
+	OpenVersion(ctx context.Context, versionPath string) (io.ReadCloser, error)
+}
+
+// MetaStore is a store with a place for Trove's own files beside the photos:
+// the manifest, catalog snapshots, a README for humans. Names are "README.txt"
+// or paths below ".trove/". Writes are durable and replace the old file.
+type MetaStore interface {
+	WriteMeta(ctx context.Context, name string, r io.Reader) error
+	ReadMeta(ctx context.Context, name string) (io.ReadCloser, error)
+}
