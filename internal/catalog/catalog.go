@@ -167,8 +167,9 @@ func (c *Catalog) SetMeta(key, value string) error {
 	return nil
 }
 
-// Time format used in the database.
-const timeFormat = time.RFC3339Nano
+// Time format used in the database: always UTC with nine fractional digits,
+// so that text order is time order (ORDER BY and comparisons in SQL).
+const timeFormat = "2006-01-02T15:04:05.000000000Z"
 
 func fmtTime(t time.Time) string {
 	if t.IsZero() {
@@ -181,7 +182,7 @@ func parseTime(s string) time.Time {
 	if s == "" {
 		return time.Time{}
 	}
-	t, err := time.Parse(timeFormat, s)
+	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}
 	}

@@ -136,3 +136,14 @@ func TestRunsAndHints(t *testing.T) {
 		t.Fatal("hint lost")
 	}
 }
+
+func TestTimeTextOrderIsTimeOrder(t *testing.T) {
+	a := time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
+	b := a.Add(500 * time.Millisecond)
+	if !(fmtTime(a) < fmtTime(b)) {
+		t.Fatalf("%s sorts after %s", fmtTime(a), fmtTime(b))
+	}
+	if !parseTime(fmtTime(b)).Equal(b) {
+		t.Fatal("time does not round-trip")
+	}
+}
