@@ -81,14 +81,7 @@ ingest finishes it.`,
 				defer l.Close()
 				opts.Targets = append(opts.Targets, ingest.Dest{Target: t, Store: l, Device: l.Device()})
 			}
-			switch {
-			case asJSON:
-				opts.Sink = progress.NewJSON(a.stdout, a.now)
-			case progress.IsTerminal(a.stderr):
-				opts.Sink = progress.NewTerminal(a.stderr)
-			default:
-				opts.Sink = progress.NewPlain(a.stderr, a.now)
-			}
+			opts.Sink = newSink(a, asJSON, "to copy")
 			res, runErr := ingest.Run(cmd.Context(), opts)
 			opts.Sink.Close()
 			markWritten(a, opts, res)

@@ -41,7 +41,7 @@ could not be repaired. Running it again after an interruption finishes the job.`
 				return err
 			}
 			defer set.Close()
-			o := repair.Options{Catalog: a.cat, Away: set.away, Sink: newSink(a, asJSON, "copy to repair", "copies to repair"), Now: a.now,
+			o := repair.Options{Catalog: a.cat, Away: set.away, Sink: newSink(a, asJSON, "to repair"), Now: a.now,
 				Args: strings.Join(args, " ")}
 			for _, at := range set.attached {
 				o.Sources = append(o.Sources, repair.Target{Target: at.t, Store: at.l})

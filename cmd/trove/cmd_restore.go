@@ -66,7 +66,7 @@ Exit code 1 when any file could not be restored.`,
 				warnf(a.stderr, "%v: not used", f.err)
 			}
 			o := restore.Options{Catalog: a.cat, Files: files, Away: set.away, Dir: dir, Overwrite: overwrite,
-				Sink: newSink(a, asJSON, "file to restore", "files to restore"), Now: a.now}
+				Sink: newSink(a, asJSON, "to restore"), Now: a.now}
 			for _, at := range set.attached {
 				o.Sources = append(o.Sources, restore.Source{Target: at.t, Store: at.l})
 			}

@@ -66,7 +66,7 @@ Exit code 1 when any problem was found.`,
 				windows = append(windows, 30*24*time.Hour)
 			}
 			o := verify.Options{Catalog: a.cat, Away: set.away, Sample: pct, Windows: windows,
-				Sink: newSink(a, asJSON, "copy to check", "copies to check"), Now: a.now, Args: strings.TrimSpace(strings.Join(args, " ") + " " + sampleArg(sample))}
+				Sink: newSink(a, asJSON, "to check"), Now: a.now, Args: strings.TrimSpace(strings.Join(args, " ") + " " + sampleArg(sample))}
 			for _, at := range set.attached {
 				o.Targets = append(o.Targets, verify.Target{Target: at.t, Store: at.l, Attached: stillAttached(at)})
 			}
@@ -194,30 +194,27 @@ func stillAttached(at attachedTarget) func() error {
 
 // newSink picks the progress renderer: JSON lines on stdout, bars on a
 // terminal, plain lines otherwise.
-func newSink(a *app, asJSON bool, one, many string) progress.Sink {
+func newSink(a *app, asJSON bool, verb string) progress.Sink {
 	switch {
 	case asJSON:
 		return progress.NewJSON(a.stdout, a.now)
 	case progress.IsTerminal(a.stderr):
 		return progress.NewTerminal(a.stderr)
 	default:
-		return planAsMessage{progress.NewPlain(a.stderr, a.now), one, many}
+		return planVerb{progress.NewPlain(a.stderr, a.now), verb}
 	}
 }
 
-// planAsMessage words the plain renderer's plan line for the job instead of
-// "N files to copy": a Plan becomes a message such as
-// "drive-a: 4 copies to check (1.1 MiB)". The final per-target line then
-// has no totals, which is fine for a log.
-type planAsMessage struct {
+// planVerb names the work in the plain renderer's plan line
+// ("drive-a: 4 files to check (1.1 MiB)") instead of "to copy".
+type planVerb struct {
 	progress.Sink
-	one, many string // "copy to check", "copies to check"
+	verb string
 }
 
-func (p planAsMessage) Emit(e progress.Event) {
-	if e.Kind == progress.Plan {
-		e = progress.Event{Kind: progress.Message, Time: e.Time, Dest: e.Dest,
-			Message: fmt.Sprintf("%s (%s)", plural(e.Files, p.one, p.many), progress.FormatBytes(e.Bytes))}
+func (p planVerb) Emit(e progress.Event) {
+	if e.Kind == progress.Plan && e.Message == "" {
+		e.Message = p.verb
 	}
 	p.Sink.Emit(e)
 }

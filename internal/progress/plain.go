@@ -59,7 +59,11 @@ func (s *plainSink) Emit(e Event) {
 	switch e.Kind {
 	case Plan:
 		if d != nil {
-			s.line("%s: %s to copy (%s)", clean(d.name), plural(e.Files, "file", "files"), FormatBytes(e.Bytes))
+			verb := "to copy"
+			if e.Message != "" {
+				verb = e.Message
+			}
+			s.line("%s: %s %s (%s)", clean(d.name), plural(e.Files, "file", "files"), clean(verb), FormatBytes(e.Bytes))
 		}
 	case Written, Verified:
 		if d == nil {

@@ -35,7 +35,7 @@ type Kind string
 
 // Event kinds. The comment lists the fields each kind uses.
 const (
-	Plan     Kind = "plan"     // Dest, Files, Bytes: what a destination will receive this run (one per destination, first)
+	Plan     Kind = "plan"     // Dest, Files, Bytes: what a destination will receive this run (one per destination, first); Message may name the work ("to check"; default "to copy")
 	Written  Kind = "written"  // Dest, Bytes (delta) written
 	Verified Kind = "verified" // Dest, File, Bytes: one file copied and read back OK on Dest
 	Skipped  Kind = "skipped"  // File, Message: e.g. already in the catalog
