@@ -1,0 +1,187 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/trove-backup/trove/internal/digest"
+	"github.com/trove-backup/trove/internal/store"
+)
+
+// Create starts a new object. Its bytes are encrypted as they arrive into
+// an unlinked temporary file (ciphertext only on the local disk); nothing
+// is uploaded before Commit.
+func (v *Vault) Create(ctx context.Context, name string, size int64) (store.Writer, error) {
+	if err := validName(name); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := v.tempFile()
+	if err != nil {
+		return nil, err
+	}
+	s, err := newSealer(f, v.k.recipient)
+	if err != nil {
+		v.dropTemp(f)
+		return nil, err
+	}
+	return &writer{v: v, ctx: ctx, name: name, f: f, s: s}, nil
+}
+
+type writer struct {
+	v    *Vault
+	ctx  context.Context
+	name string
+
+	mu        sync.Mutex
+	f         *os.File
+	s         *sealer
+	err       error // sticky write error
+	done      bool  // aborted or committed
+	committed bool
+	sealed    bool // encryption finished: sum and n are known
+	sum       digest.Sum
+	n         int64
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return 0, fmt.Errorf("write %s: writer closed", w.name)
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if err := w.ctx.Err(); err != nil {
+		w.err = err
+		return 0, err
+	}
+	n, err := w.s.Write(p)
+	if err != nil {
+		w.err = fmt.Errorf("encrypt %s: %w", w.name, err)
+		return n, w.err
+	}
+	return n, nil
+}
+
+// Commit finishes the encryption, checks the content's digest against
+// want, uploads the object unless the same content is already in the vault
+// (dedup), reads it back from the backend (GET, decrypt, hash), and only
+// then records the name in the index. The read-back costs one download of
+// the object (cloud egress); a dedup hit is read back too.
+func (w *writer) Commit(ctx context.Context, want digest.Sum) (store.Receipt, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		if w.committed {
+			return store.Receipt{}, fmt.Errorf("commit %s: already committed", w.name)
+		}
+		return store.Receipt{}, fmt.Errorf("commit %s: writer was aborted", w.name)
+	}
+	if w.err != nil {
+		return store.Receipt{}, w.err
+	}
+	if err := errors.Join(ctx.Err(), w.ctx.Err()); err != nil {
+		return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
+	}
+	if !w.sealed {
+		sum, n, err := w.s.Close()
+		if err != nil {
+			w.err = fmt.Errorf("commit %s: %w", w.name, err)
+			return store.Receipt{}, w.err
+		}
+		w.sealed, w.sum, w.n = true, sum, n
+	}
+	sum, n := w.sum, w.n
+	if sum != want {
+		return store.Receipt{}, fmt.Errorf("commit %s: written bytes have sha256 %s…, expected %s…: %w",
+			w.name, sum.String()[:12], want.String()[:12], store.ErrCorrupt)
+	}
+	v := w.v
+	v.mu.Lock()
+	_, taken := v.names[w.name]
+	taken = taken || v.pending[w.name]
+	if !taken {
+		v.pending[w.name] = true
+	}
+	v.mu.Unlock()
+	if taken {
+		return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, store.ErrExist)
+	}
+	defer func() {
+		v.mu.Lock()
+		delete(v.pending, w.name)
+		v.mu.Unlock()
+	}()
+
+	key := v.k.contentKey(sum)
+	verified := false
+	if _, err := v.b.Stat(ctx, key); err == nil {
+		// Dedup: the content is there; it counts once it reads back.
+		verified = v.readBack(ctx, key, n, sum) == nil
+	} else if !errors.Is(err, store.ErrNotExist) {
+		return store.Receipt{}, fmt.Errorf("commit %s: look up content: %w", w.name, err)
+	}
+	if !verified {
+		size, err := w.f.Seek(0, io.SeekEnd)
+		if err == nil {
+			_, err = w.f.Seek(0, io.SeekStart)
+		}
+		if err != nil {
+			return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
+		}
+		if err := v.b.Put(ctx, key, w.f, size); err != nil {
+			return store.Receipt{}, fmt.Errorf("commit %s: upload: %w", w.name, err)
+		}
+		if err := v.readBack(ctx, key, n, sum); err != nil {
+			return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
+		}
+	}
+	at := v.opt.Now()
+	v.ixMu.Lock()
+	err := v.appendLog(ctx, []record{{Op: "put", Name: w.name, Key: key, Size: n, SHA256: sum.String(), Time: at}})
+	v.ixMu.Unlock()
+	if err != nil {
+		return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
+	}
+	w.done, w.committed = true, true
+	v.dropTemp(w.f)
+	return store.Receipt{Stored: key, Sum: sum, Size: n, VerifiedAt: v.opt.Now()}, nil
+}
+
+// readBack downloads the object and checks it decrypts to n bytes with
+// digest sum.
+func (v *Vault) readBack(ctx context.Context, key string, n int64, sum digest.Sum) error {
+	body, err := v.b.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("read back %s: %w", key, err)
+	}
+	u, err := newUnsealer(key, body, v.k.identity, n, sum)
+	if err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	defer u.Close()
+	if _, err := io.Copy(io.Discard, ctxReader{ctx, u}); err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	return nil
+}
+
+// Abort drops the temporary file. Safe to call more than once and after
+// Commit (the committed object stays).
+func (w *writer) Abort() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.done = true
+		w.v.dropTemp(w.f)
+	}
+	return nil
+}
