@@ -51,21 +51,28 @@ func (c *Catalog) ScanIndex(ctx context.Context, fn func(IndexEntry) error) erro
 	return nil
 }
 
-// CountingCopies calls fn with the ID of every file that has a copy on the
-// target that counts (state ok, verified, holding the file's current content).
-func (c *Catalog) CountingCopies(ctx context.Context, targetID string, fn func(fileID int64)) error {
-	rows, err := c.db.QueryContext(ctx, `SELECT c.file_id FROM copies c JOIN files f ON f.id = c.file_id
-		WHERE c.target_id = ? AND c.state = 'ok' AND c.verified_at != '' AND c.sha256 = f.sha256`, targetID)
+// VerifiedCopies calls fn with the file ID and content of every copy on
+// the target that is in state ok and was verified; the copy counts for its
+// file when sum equals the file's current sum (callers compare: a join
+// would cost random reads over the whole files table).
+func (c *Catalog) VerifiedCopies(ctx context.Context, targetID string, fn func(fileID int64, sum digest.Sum)) error {
+	rows, err := c.db.QueryContext(ctx, `SELECT file_id, sha256 FROM copies
+		WHERE target_id = ? AND state = 'ok' AND verified_at != ''`, targetID)
 	if err != nil {
 		return fmt.Errorf("catalog: list copies on target: %w", err)
 	}
 	defer rows.Close()
+	var s string
 	for rows.Next() {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
+		if err := rows.Scan(&id, &s); err != nil {
 			return fmt.Errorf("catalog: list copies on target: %w", err)
 		}
-		fn(id)
+		sum, err := digest.Parse(s)
+		if err != nil {
+			continue // a damaged row never counts
+		}
+		fn(id, sum)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("catalog: list copies on target: %w", err)

@@ -34,7 +34,7 @@ func TestMigrateAndReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, err := c.SchemaVersion()
-	if err != nil || v != 2 {
+	if err != nil || v != 3 {
 		t.Fatalf("schema version = %d, %v", v, err)
 	}
 	if err := c.SetMeta("schema_version", "99"); err != nil {

@@ -12,6 +12,9 @@ import (
 const (
 	KindLibrary = "library" // the photographer's working library
 	KindFolder  = "folder"  // an external drive folder or a mounted NAS share
+	KindSFTP    = "sftp"    // a NAS or server over SFTP (plain layout)
+	KindS3      = "s3"      // an encrypted vault in an S3-compatible bucket
+	KindRclone  = "rclone"  // an encrypted vault on an rclone remote
 )
 
 // LibraryName is the target name of the library itself.
@@ -35,15 +38,19 @@ type Target struct {
 	LastWriteAt  time.Time
 	LastVerifyAt time.Time
 	ManifestSum  string // sha256 of the manifest Trove last wrote there (detects hand edits)
+	URL          string // s3://…, sftp://…, rclone:…; empty for folder targets (see Path)
+	Options      string // JSON connection options (never secrets)
+	MovedAt      time.Time
 }
 
 // AddTarget inserts a new target; the name must be unused.
 func (c *Catalog) AddTarget(t Target) error {
 	_, err := c.db.Exec(`INSERT INTO targets(id, name, kind, path, medium, location, ingest, device,
-		fs_type, caps, created_at, last_seen_at, last_write_at, last_verify_at)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		fs_type, caps, created_at, last_seen_at, last_write_at, last_verify_at, url, options, moved_at)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		t.ID, t.Name, t.Kind, t.Path, t.Medium, t.Location, t.Ingest, t.Device, t.FSType, t.Caps,
-		fmtTime(t.CreatedAt), fmtTime(t.LastSeenAt), fmtTime(t.LastWriteAt), fmtTime(t.LastVerifyAt))
+		fmtTime(t.CreatedAt), fmtTime(t.LastSeenAt), fmtTime(t.LastWriteAt), fmtTime(t.LastVerifyAt),
+		t.URL, t.Options, fmtTime(t.MovedAt))
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") {
 			return fmt.Errorf("catalog: a target named %q already exists", t.Name)
@@ -56,9 +63,11 @@ func (c *Catalog) AddTarget(t Target) error {
 // UpdateTarget rewrites every field of the target with t.ID.
 func (c *Catalog) UpdateTarget(t Target) error {
 	res, err := c.db.Exec(`UPDATE targets SET name=?, kind=?, path=?, medium=?, location=?, ingest=?, device=?,
-		fs_type=?, caps=?, last_seen_at=?, last_write_at=?, last_verify_at=?, manifest_sha256=? WHERE id=?`,
+		fs_type=?, caps=?, last_seen_at=?, last_write_at=?, last_verify_at=?, manifest_sha256=?, url=?, options=?,
+		moved_at=? WHERE id=?`,
 		t.Name, t.Kind, t.Path, t.Medium, t.Location, t.Ingest, t.Device, t.FSType, t.Caps,
-		fmtTime(t.LastSeenAt), fmtTime(t.LastWriteAt), fmtTime(t.LastVerifyAt), t.ManifestSum, t.ID)
+		fmtTime(t.LastSeenAt), fmtTime(t.LastWriteAt), fmtTime(t.LastVerifyAt), t.ManifestSum, t.URL, t.Options,
+		fmtTime(t.MovedAt), t.ID)
 	if err != nil {
 		return fmt.Errorf("catalog: update target %s: %w", t.Name, err)
 	}
@@ -69,13 +78,14 @@ func (c *Catalog) UpdateTarget(t Target) error {
 }
 
 const targetCols = `id, name, kind, path, medium, location, ingest, device, fs_type, caps,
-	created_at, last_seen_at, last_write_at, last_verify_at, manifest_sha256`
+	created_at, last_seen_at, last_write_at, last_verify_at, manifest_sha256, url, options, moved_at`
 
 func scanTarget(s interface{ Scan(...any) error }) (Target, error) {
 	var t Target
-	var created, seen, wrote, verified string
+	var created, seen, wrote, verified, moved string
 	err := s.Scan(&t.ID, &t.Name, &t.Kind, &t.Path, &t.Medium, &t.Location, &t.Ingest, &t.Device,
-		&t.FSType, &t.Caps, &created, &seen, &wrote, &verified, &t.ManifestSum)
+		&t.FSType, &t.Caps, &created, &seen, &wrote, &verified, &t.ManifestSum, &t.URL, &t.Options, &moved)
+	t.MovedAt = parseTime(moved)
 	t.CreatedAt, t.LastSeenAt = parseTime(created), parseTime(seen)
 	t.LastWriteAt, t.LastVerifyAt = parseTime(wrote), parseTime(verified)
 	return t, err
