@@ -1,19 +1,303 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/trove-backup/trove/internal/backup"
+	"github.com/trove-backup/trove/internal/catalog"
+	"github.com/trove-backup/trove/internal/progress"
+	"github.com/trove-backup/trove/internal/store"
+	"github.com/trove-backup/trove/internal/store/local"
+	"github.com/trove-backup/trove/internal/targetmeta"
 )
 
-// newBackupCmd is a placeholder until the backup job lands.
+// awayTarget is a requested target that could not be attached.
+type awayTarget struct {
+	Name   string `json:"name"`
+	Status string `json:"status"` // "not attached", "refused"
+	Reason string `json:"reason"`
+}
+
 func newBackupCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "backup",
-		Short:  "not yet available",
-		Hidden: true,
+	var asJSON, acceptDeletions bool
+	cmd := &cobra.Command{
+		Use:   "backup [TARGET...] [--json] [--accept-deletions]",
+		Short: "Bring backup drives up to date with the library, keeping every old version",
+		Long: `Scans the library and brings every attached target (default: all of them) up to date.
+
+Unchanged files are recognised by size and date without reading them. New files (exports,
+PSDs, files saved into the library directly) are hashed and added to the catalog; edited
+files are hashed again. Every copy is read back from the target's device and compared
+before it counts.
+
+Nothing is lost on a target: when a file was edited or deleted in the library, the old
+copy on each target is moved to .trove/versions/<time>/ there, never overwritten or
+deleted. If a large share of the library disappears at once (an unmounted disk, a wrong
+folder), nothing is marked deleted and backup fails with a warning; --accept-deletions
+confirms that the files were deleted on purpose.
+
+A target that is not attached is skipped with one line (its copies stay in the catalog);
+a different drive or an empty folder at its path is refused. Exit code 0 only when every
+requested target is up to date; 1 when anything failed or was skipped; 2 for usage errors.`,
+		Example: `  trove backup
+  trove backup drive-b nas
+  trove backup --json
+  trove backup --accept-deletions`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return &exitError{code: exitUsage, err: errors.New("trove backup is not available yet")}
+			a, err := openApp(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			lib, err := a.cat.Library()
+			if err != nil {
+				return withHint(fmt.Errorf("the catalog has no library: %w", err), "run `trove init`")
+			}
+			chosen, err := backupTargets(a.cat, args)
+			if err != nil {
+				return err
+			}
+			libStore, err := a.attach(lib)
+			if err != nil {
+				return withHint(fmt.Errorf("library: %w: refusing to back up (an unmounted or empty library is never read as \"everything deleted\")", err),
+					"check that the library folder "+lib.Path+" is there and its disk is mounted")
+			}
+			defer libStore.Close()
+			opts := backup.Options{Catalog: a.cat, Library: backup.Dest{Target: lib, Store: libStore},
+				LibraryDir: libStore.Root(), Now: a.now, AcceptDeletions: acceptDeletions,
+				Args: strings.Join(args, " ")}
+			if acceptDeletions {
+				opts.Args = strings.TrimSpace(opts.Args + " --accept-deletions")
+			}
+			var away []awayTarget
+			for _, t := range chosen {
+				l, err := a.attach(t)
+				if err != nil {
+					away = append(away, explainAway(t, err))
+					continue
+				}
+				defer l.Close()
+				opts.Targets = append(opts.Targets, backup.Dest{Target: t, Store: l})
+			}
+			switch {
+			case asJSON:
+				opts.Sink = progress.NewJSON(a.stdout, a.now)
+			case progress.IsTerminal(a.stderr):
+				opts.Sink = progress.NewTerminal(a.stderr)
+			default:
+				opts.Sink = progress.NewPlain(a.stderr, a.now)
+			}
+			res, runErr := backup.Run(cmd.Context(), opts)
+			opts.Sink.Close()
+			if res != nil && runErr == nil && scanChanged(res.Scan) {
+				// The library carries a manifest and catalog copy too.
+				if l, err := a.cat.Library(); err == nil {
+					if err := targetmeta.Refresh(cmd.Context(), a.cat, l, libStore, a.now()); err != nil {
+						warnf(a.stderr, "could not update the library's manifest: %v", err)
+					}
+				}
+			}
+			if res == nil {
+				return runErr
+			}
+			if asJSON {
+				printBackupJSON(a.stdout, res, away, runErr)
+			} else {
+				printBackup(a.stdout, res, away, len(chosen) == 0, runErr)
+			}
+			switch {
+			case runErr != nil && cmd.Context().Err() != nil:
+				return &exitError{code: exitInterrupt, silent: true}
+			case runErr != nil || !res.OK() || len(away) > 0:
+				return &exitError{code: exitFailure, silent: true}
+			}
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress events and the result as JSON lines")
+	cmd.Flags().BoolVar(&acceptDeletions, "accept-deletions", false,
+		"files gone from the library were deleted on purpose: mark them deleted even when many disappeared at once")
+	return cmd
+}
+
+func scanChanged(s backup.ScanResult) bool {
+	return s.New+s.Changed+s.Deleted+s.Restored > 0
+}
+
+// backupTargets resolves target names, or every folder target.
+func backupTargets(cat *catalog.Catalog, names []string) ([]catalog.Target, error) {
+	if len(names) == 0 {
+		all, err := cat.Targets()
+		if err != nil {
+			return nil, err
+		}
+		var out []catalog.Target
+		for _, t := range all {
+			if t.Kind == catalog.KindFolder {
+				out = append(out, t)
+			}
+		}
+		return out, nil
+	}
+	var out []catalog.Target
+	seen := map[string]bool{}
+	for _, n := range names {
+		if n == catalog.LibraryName {
+			return nil, usageError("the library is what backup copies from; name the targets to back up to (see `trove target list`)")
+		}
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		t, err := cat.TargetByName(n)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil, &exitError{code: exitUsage, err: withHint(fmt.Errorf("unknown target %q", n), "see `trove target list`")}
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// explainAway turns an attach failure into one plain line.
+func explainAway(t catalog.Target, err error) awayTarget {
+	switch {
+	case errors.Is(err, store.ErrNotAttached):
+		if ents, derr := os.ReadDir(t.Path); derr == nil {
+			what := "an empty folder (an empty mount point?)"
+			if len(ents) > 0 {
+				what = "a folder that is not this Trove drive"
+			}
+			return awayTarget{Name: t.Name, Status: "refused", Reason: fmt.Sprintf(
+				"%s is %s, not the drive %s: refused, nothing written; plug in or mount the drive there", t.Path, what, t.Name)}
+		}
+		return awayTarget{Name: t.Name, Status: "not attached", Reason: fmt.Sprintf(
+			"not attached (expected at %s): skipped, nothing written; the catalog keeps its copies", t.Path)}
+	case errors.Is(err, store.ErrWrongTarget):
+		return awayTarget{Name: t.Name, Status: "refused", Reason: fmt.Sprintf(
+			"a different Trove drive is at %s: refused, nothing written; mount %s there", t.Path, t.Name)}
+	case errors.Is(err, local.ErrLocked):
+		return awayTarget{Name: t.Name, Status: "busy", Reason: "in use by another trove run: skipped"}
+	}
+	return awayTarget{Name: t.Name, Status: "failed", Reason: err.Error()}
+}
+
+func printBackup(w io.Writer, res *backup.Result, away []awayTarget, noTargets bool, runErr error) {
+	s := res.Scan
+	fmt.Fprintf(w, "Library: %s files (%s): %d new, %d edited, %d deleted, %d unchanged.\n",
+		bkCommas(s.Files), progress.FormatBytes(s.Bytes), s.New, s.Changed, s.Deleted, s.Unchanged+s.Touched)
+	for _, warn := range res.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", warn)
+	}
+	probs := map[string]int{}
+	for _, p := range res.Problems {
+		probs[p.Dest]++
+	}
+	if len(res.Problems) > 0 {
+		fmt.Fprintf(w, "Problems (%d):\n", len(res.Problems))
+		for i, p := range res.Problems {
+			if i == 50 {
+				fmt.Fprintf(w, "  … and %d more (see `trove backup --json`)\n", len(res.Problems)-50)
+				break
+			}
+			where := p.File
+			switch {
+			case p.Dest != "" && p.File != "":
+				where = p.File + " on " + p.Dest
+			case p.Dest != "":
+				where = p.Dest
+			}
+			fmt.Fprintf(w, "  %s: %s\n", where, p.Err)
+		}
+	}
+	for _, t := range res.Targets {
+		line := fmt.Sprintf("%s: %s copied (%s), %s kept, %s", t.Name, bkPlural(t.Copied, "file"),
+			progress.FormatBytes(t.Bytes), bkPlural(t.Versions, "old version"), bkPlural(probs[t.Name], "problem"))
+		if t.Adopted > 0 {
+			line += fmt.Sprintf(", %d already there (recorded)", t.Adopted)
+		}
+		switch t.Status {
+		case backup.StatusStopped:
+			line += fmt.Sprintf(" — STOPPED, %s not backed up", bkPlural(t.Pending, "file"))
+		case backup.StatusPartial:
+			line += fmt.Sprintf(" — INCOMPLETE, %s not backed up", bkPlural(t.Pending, "file"))
+		}
+		fmt.Fprintln(w, line)
+	}
+	for _, t := range away {
+		fmt.Fprintf(w, "%s: %s\n", t.Name, t.Reason)
+	}
+	if runErr != nil {
+		fmt.Fprintf(w, "trove: %v\n", runErr)
+	}
+	switch {
+	case noTargets:
+		fmt.Fprintln(w, "No backup targets: add one with `trove target add NAME DIR --medium hdd --location home`.")
+	case runErr == nil && res.OK() && len(away) == 0:
+		fmt.Fprintln(w, "Backup complete: every target is up to date.")
+	default:
+		var why []string
+		for _, t := range res.Targets {
+			if t.Status != backup.StatusDone {
+				why = append(why, t.Name+" "+t.Status)
+			}
+		}
+		for _, t := range away {
+			why = append(why, t.Name+" "+t.Status)
+		}
+		if s.Held {
+			why = append(why, "deletions held")
+		}
+		if len(why) == 0 {
+			why = append(why, bkPlural(len(res.Problems), "problem"))
+		}
+		fmt.Fprintf(w, "Backup INCOMPLETE: %s.\n", strings.Join(why, ", "))
+	}
+}
+
+func printBackupJSON(w io.Writer, res *backup.Result, away []awayTarget, runErr error) {
+	out := struct {
+		Event string `json:"event"`
+		*backup.Result
+		Away  []awayTarget `json:"away"`
+		OK    bool         `json:"ok"`
+		Error string       `json:"error,omitempty"`
+	}{Event: "result", Result: res, Away: away, OK: runErr == nil && res.OK() && len(away) == 0}
+	if out.Away == nil {
+		out.Away = []awayTarget{}
+	}
+	if runErr != nil {
+		out.Error = runErr.Error()
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(out)
+}
+
+// bkPlural renders "1 file", "3 files".
+func bkPlural(n int, one string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return bkCommas(n) + " " + one + "s"
+}
+
+// bkCommas renders 12000 as "12,000".
+func bkCommas(n int) string {
+	if n < 0 {
+		return "-" + bkCommas(-n)
+	}
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

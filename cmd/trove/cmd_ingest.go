@@ -75,6 +75,9 @@ ingest finishes it.`,
 				l, err := a.attach(t)
 				if err != nil {
 					warnf(a.stderr, "%v: skipped", err)
+					if h := (*hinted)(nil); errors.As(err, &h) && h.hint != "" {
+						fmt.Fprintf(a.stderr, "hint: %s\n", h.hint)
+					}
 					opts.Away = append(opts.Away, t)
 					continue
 				}

@@ -30,11 +30,15 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	_ "modernc.org/sqlite" // catalog reader for the consistency checks
 )
 
-// e2eTimeout bounds every trove process an end-to-end test starts.
-const e2eTimeout = 50 * time.Second
+// e2eTimeout bounds every trove process an end-to-end test starts: a guard
+// against hangs, generous because the tests run in parallel under -race on
+// small machines. Typical runs take a second or two (the 4 GiB FAT32 case
+// up to a minute).
+const e2eTimeout = 150 * time.Second
 
 // shootTime is the modification time given to generated card files (they
 // have no EXIF date, so they land in a folder named after it).
@@ -122,11 +126,21 @@ func (e *e2eEnv) watch(args []string, onLine func(p *os.Process, line string)) r
 	c := e.command(ctx, args...)
 	var stderr bytes.Buffer
 	c.Stderr = &stderr
-	out, err := c.StdoutPipe()
+	// A one-page pipe: trove blocks on its progress output when it is more
+	// than a few events ahead of us, so a hook that pauses or kills it after
+	// an event acts at that moment, not after the run finished.
+	out, w, err := os.Pipe()
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := c.Start(); err != nil {
+	defer out.Close()
+	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+		e.t.Logf("shrink stdout pipe: %v", err)
+	}
+	c.Stdout = w
+	err = c.Start()
+	w.Close()
+	if err != nil {
 		e.t.Fatalf("start trove: %v", err)
 	}
 	// A stopped process (SIGSTOP in a test) must not outlive a failing test.
@@ -170,13 +184,21 @@ func (e *e2eEnv) watch(args []string, onLine func(p *os.Process, line string)) r
 // onFirst returns an onLine hook that calls fn once, for the first progress
 // event of kind ev on dest ("" = any).
 func onFirst(ev, dest string, fn func(p *os.Process)) func(*os.Process, string) {
+	return onNth(1, ev, dest, fn)
+}
+
+// onNth is onFirst for the nth such event.
+func onNth(n int, ev, dest string, fn func(p *os.Process)) func(*os.Process, string) {
 	var once sync.Once
+	seen := 0
 	return func(p *os.Process, line string) {
 		var e jsonEvent
 		if json.Unmarshal([]byte(line), &e) != nil || e.Event != ev || (dest != "" && e.Dest != dest) {
 			return
 		}
-		once.Do(func() { fn(p) })
+		if seen++; seen >= n {
+			once.Do(func() { fn(p) })
+		}
 	}
 }
 
@@ -252,18 +274,25 @@ func writeFile(t *testing.T, path string, data []byte) {
 	}
 }
 
-// randomBytes returns n pseudo-random bytes, different for every seed.
+// noise is a block of pseudo-random bytes that generated files are cut from.
+var noise = sync.OnceValue(func() []byte {
+	b := make([]byte, 1<<20+4096)
+	rand.NewChaCha8([32]byte{'t', 'r', 'o', 'v', 'e'}).Read(b)
+	return b
+})
+
+// randomBytes returns n incompressible bytes, different for every seed: the
+// seed up front, then the noise block from a seed-dependent offset,
+// repeated. (Cheap also under -race, where byte loops are slow.)
 func randomBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, 0x7472_6f76_65))
 	b := make([]byte, n)
-	for i := 0; i+8 <= n; i += 8 {
-		v := r.Uint64()
-		for k := range 8 {
-			b[i+k] = byte(v >> (8 * k))
-		}
+	src := noise()
+	off := int(seed*4099) % 4096
+	for i := 0; i < n; {
+		i += copy(b[i:], src[off:])
 	}
-	for i := n &^ 7; i < n; i++ {
-		b[i] = byte(r.Uint32())
+	for k := 0; k < 8 && k < n; k++ {
+		b[k] = byte(seed >> (8 * k))
 	}
 	return b
 }

@@ -35,6 +35,7 @@ func photo(t *testing.T, name string) []byte {
 // problem line; every other file is copied and verified; NOT SAFE, exit 1.
 // Root ignores permissions, so trove runs as nobody (65534).
 func TestE2EUnreadableSource(t *testing.T) {
+	t.Parallel()
 	testenv.RequireRoot(t)
 	const uid = 65534
 	base, err := os.MkdirTemp("", "trove-e2e-nobody-")
@@ -123,6 +124,7 @@ func TestE2EUnreadableSource(t *testing.T) {
 // during the whole run) is reported as changed, not counted, and nothing of
 // it lands under a final name; the other files are fine.
 func TestE2ESourceChangesWhileRead(t *testing.T) {
+	t.Parallel()
 	drive := testenv.MountTmpfs(t, 512<<20)
 	dir := t.TempDir()
 	e := newEnv(t, filepath.Join(dir, "home"), filepath.Join(dir, "lib"))
@@ -133,7 +135,8 @@ func TestE2ESourceChangesWhileRead(t *testing.T) {
 	growing := filepath.Join(card, "DCIM", "100CANON", "MVI_0009.MOV")
 	writeFile(t, growing, randomBytes(99, 32<<20))
 
-	// Keep appending until trove exits (bounded: at most 20 s or 256 MiB).
+	// Keep appending until trove exits (bounded: 64 KiB every 5 ms, at most
+	// 30 s or 256 MiB).
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var appended atomic.Int64
@@ -147,14 +150,14 @@ func TestE2ESourceChangesWhileRead(t *testing.T) {
 		}
 		defer f.Close()
 		chunk := randomBytes(100, 64<<10)
-		deadline := time.After(20 * time.Second)
+		deadline := time.After(30 * time.Second)
 		for appended.Load() < 256<<20 {
 			select {
 			case <-stop:
 				return
 			case <-deadline:
 				return
-			case <-time.After(time.Millisecond):
+			case <-time.After(5 * time.Millisecond):
 			}
 			n, err := f.Write(chunk)
 			appended.Add(int64(n))
@@ -199,6 +202,7 @@ func TestE2ESourceChangesWhileRead(t *testing.T) {
 // a sidecar each) of different content both land; the second photo and its
 // sidecar are renamed together; where shows both; a rerun copies nothing.
 func TestE2ESameNameTwoCameras(t *testing.T) {
+	t.Parallel()
 	drive := testenv.MountTmpfs(t, 64<<20)
 	dir := t.TempDir()
 	e := newEnv(t, filepath.Join(dir, "home"), filepath.Join(dir, "lib"))
@@ -269,6 +273,7 @@ func TestE2ESameNameTwoCameras(t *testing.T) {
 // 0000:00:00 00:00:00, one dated 1970 and a HEIF without EXIF are copied,
 // verified and placed by their file time; the catalog says "mtime".
 func TestE2EZeroBytesAndBadDates(t *testing.T) {
+	t.Parallel()
 	drive := testenv.MountTmpfs(t, 64<<20)
 	dir := t.TempDir()
 	e := newEnv(t, filepath.Join(dir, "home"), filepath.Join(dir, "lib"))

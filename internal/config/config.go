@@ -50,16 +50,23 @@ type Config struct {
 	Medium   string `toml:"medium"`   // the library's medium
 	Template string `toml:"template"` // where ingest places files, see media.Template
 	Policy   Policy `toml:"policy"`
+
+	Targets   map[string]TargetSettings `toml:"targets,omitempty"` // [targets.NAME]: schedules, windows, limits
+	Alerts    Alerts                    `toml:"alerts,omitempty"`
+	Retention Retention                 `toml:"retention"`
+	Freshness Freshness                 `toml:"freshness"`
 }
 
 // Default returns the configuration a fresh `trove init` writes.
 func Default(home string) Config {
 	return Config{
-		Library:  filepath.Join(home, "Pictures", "Trove"),
-		Location: "home",
-		Medium:   "ssd",
-		Template: "{year}/{date} {project}/{name}",
-		Policy:   Policy{Copies: 3, Media: 2, Offsite: 1, VerifyWithinDays: 90},
+		Library:   filepath.Join(home, "Pictures", "Trove"),
+		Location:  "home",
+		Medium:    "ssd",
+		Template:  "{year}/{date} {project}/{name}",
+		Policy:    Policy{Copies: 3, Media: 2, Offsite: 1, VerifyWithinDays: 90},
+		Retention: Retention{KeepAllDays: 30, KeepMonthlyMonths: 12},
+		Freshness: Freshness{OffsiteMaxDays: 30, UnseenMaxDays: 60},
 	}
 }
 
@@ -145,7 +152,7 @@ func (c Config) Validate() error {
 	case c.Policy.VerifyWithinDays < 0:
 		return fmt.Errorf("policy.verify_within_days: %d must be 0 (never) or more", c.Policy.VerifyWithinDays)
 	}
-	return nil
+	return c.validateSections()
 }
 
 // Save writes the config durably with mode 0600 (it may later hold secrets).

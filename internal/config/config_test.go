@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -18,7 +19,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		t.Fatalf("config mode = %v, %v", fi.Mode(), err)
 	}
 	got, err := Load(p)
-	if err != nil || got != want {
+	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("Load = %+v, %v", got, err)
 	}
 }
@@ -56,5 +57,30 @@ func TestLocateTroveHome(t *testing.T) {
 	p, _ = Locate()
 	if p.Config != "/cfg/trove/config.toml" || p.Catalog != "/data/trove/catalog.db" {
 		t.Fatalf("Locate XDG = %+v", p)
+	}
+}
+
+func TestSectionsValidated(t *testing.T) {
+	base := "library = \"/l\"\nlocation=\"home\"\nmedium=\"ssd\"\ntemplate=\"x\"\n[policy]\ncopies=3\nmedia=2\noffsite=1\n"
+	cases := map[string]string{
+		"[targets.vault]\nschedule = \"daily 25:00\"\n":         "targets.vault.schedule",
+		"[targets.vault]\nwindow = \"01:00-\"\n":                "targets.vault.window",
+		"[targets.vault]\nbwlimit = \"fast\"\n":                 "targets.vault.bwlimit",
+		"[alerts.email]\nhost = \"\"\nfrom=\"a\"\nto=[\"b\"]\n": "alerts.email.host",
+		"[[alerts.webhook]]\nformat = \"slack\"\n":              "alerts.webhook[0]",
+	}
+	dir := t.TempDir()
+	for extra, want := range cases {
+		p := filepath.Join(dir, "config.toml")
+		os.WriteFile(p, []byte(base+extra), 0o600)
+		if _, err := Load(p); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Load(%q) = %v, want error containing %q", extra, err, want)
+		}
+	}
+	p := filepath.Join(dir, "ok.toml")
+	os.WriteFile(p, []byte(base+"[targets.vault]\nschedule = \"daily 02:00\"\nwindow = \"01:00-06:00\"\nbwlimit = \"10MiB/s\"\n"), 0o600)
+	c, err := Load(p)
+	if err != nil || c.Targets["vault"].Window != "01:00-06:00" {
+		t.Fatalf("Load valid sections = %+v, %v", c.Targets, err)
 	}
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -24,7 +25,9 @@ func (p *pipeline) finish(j *job) {
 	<-j.hc.done
 	if j.readErr != nil {
 		p.abortWrites(j)
-		p.r.problem(Problem{File: it.display, Err: j.readErr.Error()})
+		if !p.stopping(j.readErr) {
+			p.r.problem(Problem{File: it.display, Err: j.readErr.Error()})
+		}
 		return
 	}
 	sum := j.hasher.Sum()
@@ -60,6 +63,9 @@ func (p *pipeline) finish(j *job) {
 				return
 			}
 			if complete {
+				for _, d := range p.r.dests {
+					p.r.o.Sink.Emit(progress.Event{Kind: progress.Skipped, Dest: d.Target.Name, File: it.path, Bytes: it.size})
+				}
 				if err := p.record(it, sum, nil); err != nil {
 					p.r.setFatal(err)
 					p.cancel()
@@ -194,7 +200,9 @@ func (p *pipeline) record(it *item, sum digest.Sum, copies []catalog.Copy) error
 	if existing, err := p.r.o.Catalog.FileByPath(it.path); err == nil {
 		f, isNew = existing, false
 	}
-	id, err := p.r.o.Catalog.RecordFile(p.ctx, f, copies)
+	// Verified copies are recorded even when the run is being interrupted:
+	// the fact is cheap to keep and saves re-reading them next time.
+	id, err := p.r.o.Catalog.RecordFile(context.WithoutCancel(p.ctx), f, copies)
 	if err != nil {
 		return fmt.Errorf("record %s in the catalog: %w", it.path, err)
 	}

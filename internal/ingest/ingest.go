@@ -125,6 +125,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	r := &runner{o: o, dests: dests, res: &Result{RunID: runID}, dead: make(map[string]string)}
 	runErr := r.run(ctx)
+	if ctx.Err() != nil {
+		r.interrupted = true
+		if runErr == nil || errors.Is(runErr, context.Canceled) {
+			runErr = fmt.Errorf("the run was interrupted: %w", context.Cause(ctx))
+		}
+	}
 	r.finish()
 	status := "ok"
 	switch {
@@ -151,14 +157,15 @@ type runner struct {
 	dests []Dest
 	res   *Result
 
-	mu       sync.Mutex
-	dead     map[string]string // target name -> why it stopped receiving files
-	results  map[*item]*FileResult
-	items    []*item
-	reserved map[string]bool // folded library paths taken in this run
-	groupN   map[string]int  // rename counter per folder+group, so sidecars follow their photo
-	again    []*item         // pass-2 work
-	fatal    error
+	mu          sync.Mutex
+	dead        map[string]string // target name -> why it stopped receiving files
+	interrupted bool              // the caller's context was cancelled (Ctrl-C)
+	results     map[*item]*FileResult
+	items       []*item
+	reserved    map[string]bool // folded library paths taken in this run
+	groupN      map[string]int  // rename counter per folder+group, so sidecars follow their photo
+	again       []*item         // pass-2 work
+	fatal       error
 }
 
 func (r *runner) run(ctx context.Context) error {

@@ -234,6 +234,7 @@ func (p *pipeline) route(j *job) error {
 		}
 		if have[d.Target.ID] {
 			j.have = append(j.have, d)
+			p.r.o.Sink.Emit(progress.Event{Kind: progress.Skipped, Dest: d.Target.Name, File: it.path, Bytes: it.size})
 			continue
 		}
 		_, err := d.Store.Stat(p.ctx, it.path)
@@ -252,11 +253,21 @@ func (p *pipeline) route(j *job) error {
 // destError reports a failure of one file on one destination, and stops the
 // destination when it cannot take more.
 func (p *pipeline) destError(it *item, d Dest, err error) {
+	if p.stopping(err) {
+		return
+	}
 	if isDestFatal(err) {
 		p.r.kill(d.Target.Name, err)
 		return
 	}
 	p.r.problem(Problem{File: it.display, Dest: d.Target.Name, Err: err.Error()})
+}
+
+// stopping reports whether err only says that the run is stopping
+// (interrupted, or stopped by a fatal error reported on its own): such
+// errors are not problems of a file or a destination.
+func (p *pipeline) stopping(err error) bool {
+	return p.ctx.Err() != nil && errors.Is(err, context.Canceled)
 }
 
 func (p *pipeline) abort(j *job) {

@@ -108,6 +108,8 @@ func (r *runner) verdict(unsafe []string) (string, bool) {
 	switch {
 	case r.fatal != nil:
 		return fmt.Sprintf("NOT SAFE TO FORMAT: the run stopped (%v); run the same command again to finish it", r.fatal), false
+	case r.interrupted:
+		return "NOT SAFE TO FORMAT: the run was interrupted before every file was copied and verified; run the same command again to finish it", false
 	case n == 0 && scanProblems == 0:
 		return fmt.Sprintf("NOT SAFE TO FORMAT: no files were found on %s; check that the card is mounted and the path is right", src), false
 	case scanProblems > 0:
@@ -119,8 +121,16 @@ func (r *runner) verdict(unsafe []string) (string, bool) {
 			more = fmt.Sprintf(" (+%d more, listed above)", len(list)-5)
 			list = list[:5]
 		}
-		return fmt.Sprintf("NOT SAFE TO FORMAT: %d of %d files lack verified copies on 2 separate devices: %s%s",
-			len(unsafe), n, strings.Join(list, ", "), more), false
+		away := ""
+		if len(r.o.Away) > 0 {
+			var names []string
+			for _, t := range r.o.Away {
+				names = append(names, t.Name)
+			}
+			away = fmt.Sprintf(" (not attached: %s)", strings.Join(names, ", "))
+		}
+		return fmt.Sprintf("NOT SAFE TO FORMAT: %d of %d files lack verified copies on 2 separate devices%s: %s%s",
+			len(unsafe), n, away, strings.Join(list, ", "), more), false
 	}
 	var names []string
 	for _, d := range r.dests {

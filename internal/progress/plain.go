@@ -78,7 +78,9 @@ func (s *plainSink) Emit(e Event) {
 			s.line("%s: %s", clean(d.name), d.status(e.Time))
 		}
 	case Skipped:
-		s.line("%s", strings.TrimSpace("skipped "+describe(e.File, e.Dest, e.Message, "")))
+		if e.Dest == "" { // a destination's skip only adjusts its plan
+			s.line("%s", strings.TrimSpace("skipped "+describe(e.File, e.Dest, e.Message, "")))
+		}
 	case Problem:
 		s.line("problem: %s", describe(e.File, e.Dest, e.Err, "unknown error"))
 	case Message:

@@ -38,7 +38,7 @@ const (
 	Plan     Kind = "plan"     // Dest, Files, Bytes: what a destination will receive this run (one per destination, first); Message may name the work ("to check"; default "to copy")
 	Written  Kind = "written"  // Dest, Bytes (delta) written
 	Verified Kind = "verified" // Dest, File, Bytes: one file copied and read back OK on Dest
-	Skipped  Kind = "skipped"  // File, Message: e.g. already in the catalog
+	Skipped  Kind = "skipped"  // File, Message: e.g. already in the catalog; with Dest and Bytes: that destination already holds the file (leaves its plan)
 	Problem  Kind = "problem"  // File (may be empty), Dest (may be empty), Err: something failed
 	Message  Kind = "message"  // Message: a plain line for the user (e.g. "drive-b is not attached: skipped")
 )

@@ -47,7 +47,7 @@ func (t *tally) apply(e Event) *dest {
 		return nil
 	}
 	switch e.Kind {
-	case Plan, Written, Verified, Problem:
+	case Plan, Written, Verified, Problem, Skipped:
 	default:
 		return nil
 	}
@@ -69,6 +69,10 @@ func (t *tally) apply(e Event) *dest {
 		d.verifiedBytes += e.Bytes
 	case Problem:
 		d.problems++
+	case Skipped:
+		// A destination that already holds a planned file: it leaves the plan.
+		d.planFiles--
+		d.planBytes -= e.Bytes
 	}
 	return d
 }

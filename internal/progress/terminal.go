@@ -107,8 +107,10 @@ func (s *termSink) Emit(e Event) {
 		b.update(d, false)
 		b.bar.SetCurrent(d.done())
 	}
-	switch e.Kind {
-	case Skipped:
+	switch {
+	case e.Kind == Skipped && e.Dest != "":
+		// a destination's skip only adjusts its plan
+	case e.Kind == Skipped:
 		// A re-run over a 2,000-file card skips every file: one summary line
 		// at Close instead of a scrolling list.
 		if s.skipped == 0 {
@@ -117,9 +119,9 @@ func (s *termSink) Emit(e Event) {
 			s.skipVaries = true
 		}
 		s.skipped++
-	case Problem:
+	case e.Kind == Problem:
 		s.print("problem: " + describe(e.File, e.Dest, e.Err, "unknown error"))
-	case Message:
+	case e.Kind == Message:
 		if e.Dest != "" {
 			s.print(clean(e.Dest) + ": " + clean(e.Message))
 		} else {
