@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -85,6 +87,11 @@ ingest finishes it.`,
 				opts.Targets = append(opts.Targets, ingest.Dest{Target: t, Store: l, Device: l.Device()})
 			}
 			opts.Sink = newSink(a, asJSON, "to copy")
+			if os.Getenv("GOMEMLIMIT") == "" {
+				// Ingest's live heap is small and fixed (a pool of buffers); a soft
+				// limit keeps the garbage collector from letting it grow to twice that.
+				debug.SetMemoryLimit(40 << 20)
+			}
 			res, runErr := ingest.Run(cmd.Context(), opts)
 			opts.Sink.Close()
 			markWritten(a, opts, res)

@@ -26,7 +26,7 @@ func newTargetCmd() *cobra.Command {
 		Use:   "target",
 		Short: "Register and list the places that hold copies (drives, NAS folders)",
 	}
-	cmd.AddCommand(newTargetAddCmd(), newTargetListCmd())
+	cmd.AddCommand(newTargetAddCmd(), newTargetListCmd(), newTargetMoveCmd())
 	return cmd
 }
 

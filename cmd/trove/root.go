@@ -19,6 +19,7 @@ usual places (see README). Exit codes: 0 ok, 1 failure, 2 usage or config,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newInitCmd(), newTargetCmd(), newIngestCmd(), newStatusCmd(), newWhereCmd(),
-		newBackupCmd(), newVerifyCmd(), newRepairCmd(), newRestoreCmd())
+		newBackupCmd(), newVerifyCmd(), newRepairCmd(), newRestoreCmd(), newRecoverCmd(),
+		newArchiveCmd(), newPruneCmd(), newLabelCmd(), newDaemonCmd(), newServiceCmd(), newLogCmd(), newAlertCmd())
 	return root
 }

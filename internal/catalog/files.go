@@ -161,38 +161,74 @@ func (c *Catalog) Projects() ([]string, error) {
 func (c *Catalog) RecordFile(ctx context.Context, f File, copies []Copy) (int64, error) {
 	var id int64
 	err := c.tx(ctx, func(tx *sql.Tx) error {
-		var sum string
-		err := tx.QueryRow(`SELECT id, sha256 FROM files WHERE path = ?`, f.Path).Scan(&id, &sum)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			if f.LibSize == 0 && f.LibMtimeNs == 0 && f.Size != 0 {
-				f.LibSize = -1
-			}
-			res, err := tx.Exec(`INSERT INTO files(path, path_fold, project, sha256, size, kind, captured_at,
-				date_source, camera, original_name, source, added_at, run_id, lib_size, lib_mtime_ns)
-				VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-				f.Path, FoldPath(f.Path), f.Project, f.Sum.String(), f.Size, f.Kind, f.CapturedAt, f.DateSource,
-				f.Camera, f.OriginalName, f.Source, fmtTime(f.AddedAt), nullID(f.RunID), f.LibSize, f.LibMtimeNs)
-			if err != nil {
-				return fmt.Errorf("catalog: record %s: %w", f.Path, err)
-			}
-			id, _ = res.LastInsertId()
-		case err != nil:
-			return fmt.Errorf("catalog: record %s: %w", f.Path, err)
-		case sum != f.Sum.String():
-			return fmt.Errorf("catalog: record %s: the path already holds different content (%s)", f.Path, sum[:12])
+		var err error
+		id, err = recordTx(tx, f, copies)
+		return err
+	})
+	return id, err
+}
+
+// LibStat is the library file's size and mtime when its content was hashed.
+type LibStat struct{ Size, MtimeNs int64 }
+
+// RecordIngest is RecordFile plus, in the same transaction (one fsync per
+// file), the library file's stat hint (when lib is not nil) and the source
+// fingerprint's content hint (when fingerprint is not empty).
+func (c *Catalog) RecordIngest(ctx context.Context, f File, copies []Copy, lib *LibStat, fingerprint string) (int64, error) {
+	var id int64
+	err := c.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if id, err = recordTx(tx, f, copies); err != nil {
+			return err
 		}
-		for _, cp := range copies {
-			if cp.Sum.IsZero() {
-				cp.Sum = f.Sum
+		if lib != nil {
+			if _, err := tx.Exec(`UPDATE files SET lib_size = ?, lib_mtime_ns = ? WHERE id = ?`, lib.Size, lib.MtimeNs, id); err != nil {
+				return fmt.Errorf("catalog: record library stat: %w", err)
 			}
-			if err := upsertCopy(tx, id, cp); err != nil {
-				return err
+		}
+		if fingerprint != "" {
+			if _, err := tx.Exec(`INSERT INTO sources(fingerprint, sha256) VALUES(?, ?)
+				ON CONFLICT(fingerprint) DO UPDATE SET sha256 = excluded.sha256`, fingerprint, f.Sum.String()); err != nil {
+				return fmt.Errorf("catalog: write source hint: %w", err)
 			}
 		}
 		return nil
 	})
 	return id, err
+}
+
+func recordTx(tx *sql.Tx, f File, copies []Copy) (int64, error) {
+	var id int64
+	var sum string
+	err := tx.QueryRow(`SELECT id, sha256 FROM files WHERE path = ?`, f.Path).Scan(&id, &sum)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if f.LibSize == 0 && f.LibMtimeNs == 0 && f.Size != 0 {
+			f.LibSize = -1
+		}
+		res, err := tx.Exec(`INSERT INTO files(path, path_fold, project, sha256, size, kind, captured_at,
+			date_source, camera, original_name, source, added_at, run_id, lib_size, lib_mtime_ns)
+			VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			f.Path, FoldPath(f.Path), f.Project, f.Sum.String(), f.Size, f.Kind, f.CapturedAt, f.DateSource,
+			f.Camera, f.OriginalName, f.Source, fmtTime(f.AddedAt), nullID(f.RunID), f.LibSize, f.LibMtimeNs)
+		if err != nil {
+			return 0, fmt.Errorf("catalog: record %s: %w", f.Path, err)
+		}
+		id, _ = res.LastInsertId()
+	case err != nil:
+		return 0, fmt.Errorf("catalog: record %s: %w", f.Path, err)
+	case sum != f.Sum.String():
+		return 0, fmt.Errorf("catalog: record %s: the path already holds different content (%s)", f.Path, sum[:12])
+	}
+	for _, cp := range copies {
+		if cp.Sum.IsZero() {
+			cp.Sum = f.Sum
+		}
+		if err := upsertCopy(tx, id, cp); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
 }
 
 func nullID(id int64) any {

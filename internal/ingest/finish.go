@@ -200,25 +200,21 @@ func (p *pipeline) record(it *item, sum digest.Sum, copies []catalog.Copy) error
 	if existing, err := p.r.o.Catalog.FileByPath(it.path); err == nil {
 		f, isNew = existing, false
 	}
-	// Verified copies are recorded even when the run is being interrupted:
-	// the fact is cheap to keep and saves re-reading them next time.
-	id, err := p.r.o.Catalog.RecordFile(context.WithoutCancel(p.ctx), f, copies)
-	if err != nil {
-		return fmt.Errorf("record %s in the catalog: %w", it.path, err)
-	}
+	var lib *catalog.LibStat
 	for _, cp := range copies {
 		if cp.TargetID != p.r.o.Library.Target.ID {
 			continue
 		}
 		// Remember the library file's size and mtime, so backup knows it unchanged without reading it.
 		if info, err := p.r.o.Library.Store.Stat(p.ctx, it.path); err == nil {
-			if err := p.r.o.Catalog.SetLibraryStat(id, info.Size, info.ModTime.UnixNano()); err != nil {
-				return err
-			}
+			lib = &catalog.LibStat{Size: info.Size, MtimeNs: info.ModTime.UnixNano()}
 		}
 	}
-	if err := p.r.o.Catalog.SetSourceHint(fingerprint(it), sum); err != nil {
-		return err
+	// Verified copies are recorded even when the run is being interrupted:
+	// the fact is cheap to keep and saves re-reading them next time. One
+	// transaction per file: the copies, the library stat and the card hint.
+	if _, err := p.r.o.Catalog.RecordIngest(context.WithoutCancel(p.ctx), f, copies, lib, fingerprint(it)); err != nil {
+		return fmt.Errorf("record %s in the catalog: %w", it.path, err)
 	}
 	p.r.mu.Lock()
 	fr := p.r.results[it]
