@@ -2,7 +2,6 @@ package local
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
@@ -15,43 +14,8 @@ const metaDir = ".trove"
 // tmpMarker marks temporaries: ".<base>.trove-tmp-<random>".
 const tmpMarker = ".trove-tmp-"
 
-// validName checks a library name: slash-separated, relative, no empty, "."
-// or ".." segments, no NUL, not inside .trove and not shaped like one of our
-// temporaries (Walk would hide it).
-func validName(name string) error {
-	bad := func(why string) error {
-		return fmt.Errorf("name %q: %s: %w", name, why, store.ErrBadName)
-	}
-	if name == "" {
-		return bad("empty")
-	}
-	if !utf8.ValidString(name) {
-		return bad("not UTF-8")
-	}
-	if strings.ContainsRune(name, 0) {
-		return bad("contains NUL")
-	}
-	if strings.HasPrefix(name, "/") {
-		return bad("absolute")
-	}
-	for seg := range strings.SplitSeq(name, "/") {
-		switch {
-		case seg == "":
-			return bad("empty path segment")
-		case seg == "." || seg == "..":
-			return bad("dot segment")
-		case strings.Contains(seg, tmpMarker):
-			return bad("looks like a Trove temporary")
-		}
-	}
-	if name == metaDir || strings.HasPrefix(name, metaDir+"/") {
-		return bad("inside the store's own .trove folder")
-	}
-	if !filepath.IsLocal(filepath.FromSlash(name)) {
-		return bad("not a local path on this system")
-	}
-	return nil
-}
+// validName applies the rules every store shares (store.CheckName).
+func validName(name string) error { return store.CheckName(name) }
 
 // isTemp reports whether a directory entry is one of our temporaries.
 func isTemp(base string) bool {

@@ -4,45 +4,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/trove-backup/trove/internal/store"
 )
 
-// validName checks a library name: slash-separated, relative, no empty, "."
-// or ".." segments, no NUL, not inside .trove and not shaped like one of our
-// temporaries (Walk would hide it). The same rules as a folder target.
-func validName(name string) error {
-	bad := func(why string) error {
-		return fmt.Errorf("name %q: %s: %w", name, why, store.ErrBadName)
-	}
-	switch {
-	case name == "":
-		return bad("empty")
-	case !utf8.ValidString(name):
-		return bad("not UTF-8")
-	case strings.ContainsRune(name, 0):
-		return bad("contains NUL")
-	case strings.HasPrefix(name, "/"):
-		return bad("absolute")
-	}
-	for seg := range strings.SplitSeq(name, "/") {
-		switch {
-		case seg == "":
-			return bad("empty path segment")
-		case seg == "." || seg == "..":
-			return bad("dot segment")
-		case strings.Contains(seg, tmpMarker):
-			return bad("looks like a Trove temporary")
-		}
-	}
-	if name == metaDir || strings.HasPrefix(name, metaDir+"/") {
-		return bad("inside the store's own .trove folder")
-	}
-	return nil
-}
+// validName applies the rules every store shares (store.CheckName).
+func validName(name string) error { return store.CheckName(name) }
 
 // validStoredPath checks a path below the root (metadata, versions).
 func validStoredPath(p string) bool {

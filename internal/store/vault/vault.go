@@ -37,12 +37,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"filippo.io/age"
 
@@ -422,34 +420,8 @@ func (v *Vault) compactLocked(ctx context.Context) error {
 	return nil
 }
 
-// validName checks a library name: slash-separated, relative, UTF-8, no
-// empty, "." or ".." segments, no NUL, not inside .trove.
-func validName(name string) error {
-	bad := func(why string) error {
-		return fmt.Errorf("name %q: %s: %w", name, why, store.ErrBadName)
-	}
-	switch {
-	case name == "":
-		return bad("empty")
-	case !utf8.ValidString(name):
-		return bad("not UTF-8")
-	case strings.ContainsRune(name, 0):
-		return bad("contains NUL")
-	case strings.HasPrefix(name, "/"):
-		return bad("absolute")
-	case name == metaDir || strings.HasPrefix(name, metaDir+"/"):
-		return bad("inside the store's own .trove folder")
-	}
-	for seg := range strings.SplitSeq(name, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return bad("empty or dot path segment")
-		}
-	}
-	if !filepath.IsLocal(filepath.FromSlash(name)) {
-		return bad("not a local path on this system")
-	}
-	return nil
-}
+// validName applies the rules every store shares (store.CheckName).
+func validName(name string) error { return store.CheckName(name) }
 
 func (v *Vault) lookup(name string) (entry, error) {
 	v.mu.Lock()
