@@ -29,11 +29,23 @@ type whereCopy struct {
 }
 
 type whereFile struct {
-	Path    string      `json:"path"`
-	Project string      `json:"project"`
-	Size    int64       `json:"size"`
-	SHA256  string      `json:"sha256"`
-	Copies  []whereCopy `json:"copies"`
+	Path     string         `json:"path"`
+	Project  string         `json:"project"`
+	Size     int64          `json:"size"`
+	SHA256   string         `json:"sha256"`
+	Deleted  time.Time      `json:"deleted_from_library,omitzero"`
+	Copies   []whereCopy    `json:"copies"`
+	Versions []whereVersion `json:"versions,omitempty"`
+}
+
+// whereVersion is an old content kept in a target's versions area.
+type whereVersion struct {
+	Target    string    `json:"target"`
+	Path      string    `json:"path"`
+	SHA256    string    `json:"sha256"`
+	Size      int64     `json:"size"`
+	Reason    string    `json:"reason"` // replaced, deleted, corrupt
+	CreatedAt time.Time `json:"kept_since"`
 }
 
 func newWhereCmd() *cobra.Command {
@@ -120,7 +132,16 @@ func whereViews(a *app, files []catalog.File) ([]whereFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		v := whereFile{Path: f.Path, Project: f.Project, Size: f.Size, SHA256: f.Sum.String(), Copies: []whereCopy{}}
+		v := whereFile{Path: f.Path, Project: f.Project, Size: f.Size, SHA256: f.Sum.String(), Deleted: f.DeletedAt,
+			Copies: []whereCopy{}}
+		vers, err := a.cat.Versions(f.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, ver := range vers {
+			v.Versions = append(v.Versions, whereVersion{Target: byID[ver.TargetID].Name, Path: ver.Path,
+				SHA256: ver.Sum.String(), Size: ver.Size, Reason: ver.Reason, CreatedAt: ver.CreatedAt})
+		}
 		for _, cp := range cps {
 			t := byID[cp.TargetID]
 			v.Copies = append(v.Copies, whereCopy{Target: t.Name, Medium: t.Medium, Location: t.Location, Path: cp.Path,
@@ -137,7 +158,10 @@ func printWhere(w io.Writer, files []whereFile) {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "%s  (%s, project %s, sha256 %s…)\n", f.Path, progress.FormatBytes(f.Size), f.Project, f.SHA256[:12])
-		if len(f.Copies) == 0 {
+		if !f.Deleted.IsZero() {
+			fmt.Fprintf(w, "  deleted from the library %s; kept in the targets' versions\n", when(f.Deleted))
+		}
+		if len(f.Copies) == 0 && len(f.Versions) == 0 {
 			fmt.Fprintln(w, "  no copies known")
 			continue
 		}
@@ -158,6 +182,9 @@ func printWhere(w io.Writer, files []whereFile) {
 				name = "stored as " + name
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", c.Target, c.Medium, c.Location, state, att, name)
+		}
+		for _, ver := range f.Versions {
+			fmt.Fprintf(tw, "  %s\tversion (%s)\tkept since %s\t%s\n", ver.Target, ver.Reason, when(ver.CreatedAt), ver.Path)
 		}
 		tw.Flush()
 	}
