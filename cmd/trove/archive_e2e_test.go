@@ -224,3 +224,33 @@ func TestE2EArchiveCorruptAtRelease(t *testing.T) {
 		t.Errorf("the rotted copy was not kept in archive-b's versions: %v %v", vs, err)
 	}
 }
+
+// TestE2EArchiveCrashAfterRemove: the state a crash leaves between deleting
+// a library file and recording its release (the catalog still lists the
+// library copy, the file is gone): the rerun re-reads the other copies and
+// records the release; nothing is lost.
+func TestE2EArchiveCrashAfterRemove(t *testing.T) {
+	f := archiveFleet(t, 3, 64<<10)
+	e := f.e
+	e.must(0, "archive", "Shoot", "--to", "archive-a,archive-b", "--keep-library")
+	if err := os.Remove(f.path("library", f.files[0])); err != nil {
+		t.Fatal(err)
+	}
+	r := e.must(0, "archive", "Shoot", "--to", "archive-a,archive-b")
+	wantLine(t, r, r.stdout, "Released Shoot from the library: 3 files")
+	f.released()
+}
+
+// TestE2EArchiveThenBackup: a backup after a release must not take the
+// released files for deletions (they are archived, not deleted).
+func TestE2EArchiveThenBackup(t *testing.T) {
+	f := archiveFleet(t, 3, 64<<10)
+	e := f.e
+	e.must(0, "archive", "Shoot", "--to", "archive-a,archive-b")
+	r := e.must(0, "backup", "drive-a")
+	mustNotContain(t, r, r.stdout+r.stderr, "deleted from the library")
+	mustNotContain(t, r, r.stdout+r.stderr, "looks empty")
+	st := e.must(0, "status")
+	wantLine(t, st, st.stdout, "PROTECTED", "Shoot")
+	f.released()
+}

@@ -31,6 +31,7 @@ type statusView struct {
 	Bytes     int64         `json:"bytes"`
 	AtRisk    int           `json:"at_risk_files"`
 	Protected bool          `json:"protected"`
+	Extra     statusExtra   `json:"extra"`
 }
 
 type policyView struct {
@@ -91,6 +92,9 @@ func evaluate(a *app) (statusView, error) {
 		view.Bytes += ps.Bytes
 		view.AtRisk += ps.AtRisk
 		view.Protected = view.Protected && ps.Protected
+	}
+	if view.Extra, err = statusExtras(a); err != nil {
+		return view, err
 	}
 	return view, nil
 }
@@ -176,4 +180,5 @@ func printStatus(w io.Writer, v statusView) {
 		}
 	}
 	fmt.Fprintf(w, "\n%d of %d projects protected; %d of %d files at risk.\n", protected, len(v.Projects), v.AtRisk, v.Files)
+	printStatusExtras(w, v.Extra)
 }

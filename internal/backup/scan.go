@@ -74,8 +74,15 @@ func (r *runner) problem(p Problem) {
 
 // loadIndex reads the catalog's files and which targets hold counting copies.
 func (r *runner) loadIndex(ctx context.Context) error {
-	r.byPath = make(map[string]int32)
-	err := r.o.Catalog.ScanIndex(ctx, func(ie catalog.IndexEntry) error {
+	// Sized up front: growing a slice and a map of 100,000 entries by
+	// doubling briefly holds both the old and the new backing arrays.
+	n, err := r.o.Catalog.FileCount()
+	if err != nil {
+		return err
+	}
+	r.entries = make([]entry, 0, n)
+	r.byPath = make(map[string]int32, n)
+	err = r.o.Catalog.ScanIndex(ctx, func(ie catalog.IndexEntry) error {
 		e := entry{path: ie.Path, id: ie.ID, sum: ie.Sum, libSize: ie.LibSize, libMtime: ie.LibMtimeNs}
 		if ie.Deleted {
 			e.flags |= fDeleted
@@ -132,7 +139,8 @@ type walked struct {
 
 // walk lists the library's files.
 func (r *runner) walk(ctx context.Context) ([]walked, error) {
-	var out []walked
+	n, _ := r.o.Catalog.FileCount() // the library usually holds about what the catalog knows
+	out := make([]walked, 0, n+n/16)
 	err := r.o.Library.Store.Walk(ctx, "", func(info store.Info) error {
 		if skipLibrary(info.Name) {
 			return nil

@@ -27,7 +27,7 @@ type IndexEntry struct {
 // ScanIndex calls fn for every file (deleted ones included), in no
 // particular order, without materialising the whole table.
 func (c *Catalog) ScanIndex(ctx context.Context, fn func(IndexEntry) error) error {
-	rows, err := c.db.QueryContext(ctx, `SELECT id, path, sha256, lib_size, lib_mtime_ns, deleted_at != '' FROM files`)
+	rows, err := c.db.QueryContext(ctx, `SELECT id, path, sha256, lib_size, lib_mtime_ns, deleted_at != '' OR released_at != '' FROM files`)
 	if err != nil {
 		return fmt.Errorf("catalog: read file index: %w", err)
 	}

@@ -335,3 +335,12 @@ func (c *Catalog) SetSourceHint(fingerprint string, sum digest.Sum) error {
 	}
 	return nil
 }
+
+// FileCount returns how many files the catalog knows (deleted ones included).
+func (c *Catalog) FileCount() (int, error) {
+	var n int
+	if err := c.db.QueryRow(`SELECT count(*) FROM files`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("catalog: count files: %w", err)
+	}
+	return n, nil
+}

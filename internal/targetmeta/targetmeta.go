@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trove-backup/trove/internal/archive/driveindex"
 	"github.com/trove-backup/trove/internal/catalog"
 	"github.com/trove-backup/trove/internal/store"
 )
@@ -83,6 +84,9 @@ func Refresh(ctx context.Context, cat *catalog.Catalog, t catalog.Target, ms sto
 	}
 	if err := ms.WriteMeta(ctx, ReadmeName, strings.NewReader(readme(t, copies, now))); err != nil {
 		return fmt.Errorf("write README on %s: %w", t.Name, err)
+	}
+	if err := driveindex.Write(ctx, cat, t, ms, now); err != nil {
+		return err
 	}
 	return snapshot(ctx, cat, t, ms)
 }
