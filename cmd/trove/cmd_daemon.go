@@ -27,6 +27,9 @@ import (
 // passes (a Go duration such as "200ms"; default 5s).
 const pollEnv = "TROVE_DAEMON_POLL"
 
+// onceMaxPasses bounds the passes of `trove daemon --once`.
+const onceMaxPasses = 5
+
 // daemonGrace is how long a stopping daemon waits for its jobs to stop.
 const daemonGrace = time.Minute
 
@@ -54,7 +57,7 @@ One job per target at a time; a target in use by a CLI run is tried again a minu
 Only one daemon runs per TROVE_HOME (a second one exits with an error). SIGTERM or Ctrl-C
 stops it cleanly; an interrupted job runs again at the next start.
 
---once runs one pass (back up attached drives, run what is due, send due alerts), waits for
+--once runs one round (back up attached drives, run what is due, send due alerts), waits for
 it and exits: 0 when every job succeeded, 1 when any failed (for cron).`,
 		Example: `  trove daemon
   trove daemon --once`,
@@ -80,10 +83,22 @@ it and exits: 0 when every job succeeded, 1 when any failed (for cron).`,
 				return &exitError{code: exitUsage, err: err}
 			}
 			if once {
-				if err := d.Pass(cmd.Context()); err != nil {
-					return err
+				// A job that was due but waited for its target (one job per
+				// target) runs in a following pass; stop when a pass starts
+				// nothing more (at most onceMaxPasses).
+				ran := -1
+				for range onceMaxPasses {
+					if err := d.Pass(cmd.Context()); err != nil {
+						return err
+					}
+					d.Wait()
+					s := d.Stats()
+					total := s.OK + s.Failed + s.Busy + s.Away + s.Interrupted
+					if total == ran || cmd.Context().Err() != nil {
+						break
+					}
+					ran = total
 				}
-				d.Wait()
 				s := d.Stats()
 				fmt.Fprintf(a.stdout, "Pass done: %d ok, %d failed, %d busy, %d not attached, %d interrupted.\n",
 					s.OK, s.Failed, s.Busy, s.Away, s.Interrupted)
@@ -215,8 +230,14 @@ func daemonBackup(ctx context.Context, a *app, j daemon.Job) daemon.Outcome {
 		parts = append(parts, fmt.Sprintf("%s copied (%s), %s kept", bkPlural(tr.Copied, "file"),
 			progress.FormatBytes(tr.Bytes), bkPlural(tr.Versions, "old version")))
 		if tr.Status != backup.StatusDone {
-			out.Problems = append(out.Problems, fmt.Sprintf("%s %s: %s (%s not backed up)", tr.Name, tr.Status,
-				tr.Reason, bkPlural(tr.Pending, "file")))
+			reason := tr.Reason
+			if reason == "" {
+				reason = tr.Name + " " + tr.Status
+			}
+			out.Problems = append(out.Problems, fmt.Sprintf("%s (%s not backed up)", reason, bkPlural(tr.Pending, "file")))
+			if out.Cause == "" {
+				out.Cause, _, _ = strings.Cut(reason, ": ") // "drive-b is full"
+			}
 		}
 	}
 	out.Summary = fmt.Sprintf("library %s (%d new, %d edited, %d deleted); %s", bkPlural(res.Scan.Files, "file"),
