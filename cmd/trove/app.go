@@ -53,7 +53,13 @@ func (a *app) libraryID() (string, error) { return a.cat.Meta("library_id") }
 
 // attach opens a target for a run, checking that the drive at its path is
 // the one registered, and refreshes what the catalog knows of it.
+//
+// It handles folder and library targets only; a.open (stores.go) opens a
+// target of any kind.
 func (a *app) attach(t catalog.Target) (*local.Local, error) {
+	if isRemote(t.Kind) {
+		return nil, fmt.Errorf("%s is a %s target (%s), not a folder: this command works on folder targets only", t.Name, t.Kind, t.URL)
+	}
 	l, err := local.Attach(t.Path, t.ID)
 	if err != nil {
 		switch {

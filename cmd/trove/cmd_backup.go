@@ -6,14 +6,19 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/trove-backup/trove/internal/backup"
 	"github.com/trove-backup/trove/internal/catalog"
 	"github.com/trove-backup/trove/internal/progress"
+	"github.com/trove-backup/trove/internal/schedule"
 	"github.com/trove-backup/trove/internal/store"
 	"github.com/trove-backup/trove/internal/store/local"
+	"github.com/trove-backup/trove/internal/store/sftp"
 	"github.com/trove-backup/trove/internal/targetmeta"
 )
 
@@ -24,8 +29,15 @@ type awayTarget struct {
 	Reason string `json:"reason"`
 }
 
+// waitTarget is a windowed target outside its upload window.
+type waitTarget struct {
+	Name    string    `json:"name"`
+	Window  string    `json:"window"`
+	Resumes time.Time `json:"resumes"`
+}
+
 func newBackupCmd() *cobra.Command {
-	var asJSON, acceptDeletions bool
+	var asJSON, acceptDeletions, now bool
 	cmd := &cobra.Command{
 		Use:   "backup [TARGET...] [--json] [--accept-deletions]",
 		Short: "Bring backup drives up to date with the library, keeping every old version",
@@ -43,11 +55,22 @@ folder), nothing is marked deleted and backup fails with a warning; --accept-del
 confirms that the files were deleted on purpose.
 
 A target that is not attached is skipped with one line (its copies stay in the catalog);
-a different drive or an empty folder at its path is refused. Exit code 0 only when every
-requested target is up to date; 1 when anything failed or was skipped; 2 for usage errors.`,
+a different drive or an empty folder at its path is refused.
+
+Off-site targets (SFTP, S3 and rclone vaults) are backed up too. A target with an upload
+window in the config ([targets.NAME] window = "01:00-06:00") is only written inside it:
+outside, backup says when it resumes; inside, no file is started after the window closes
+(the file being sent is finished, never left half-copied) and the next run continues with
+what is left. --now ignores the window. bwlimit ("4MiB/s", or by time of day) caps the
+bytes sent to the target. For each off-site target backup prints, per project, either
+"off-site complete HH:MM" or how much is uploaded and when it resumes.
+
+Exit code 0 when every requested target is up to date or waiting for its upload window;
+1 when anything failed or was skipped; 2 for usage errors.`,
 		Example: `  trove backup
   trove backup drive-b nas
   trove backup --json
+  trove backup vault --now
   trove backup --accept-deletions`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := openApp(cmd)
@@ -76,14 +99,27 @@ requested target is up to date; 1 when anything failed or was skipped; 2 for usa
 				opts.Args = strings.TrimSpace(opts.Args + " --accept-deletions")
 			}
 			var away []awayTarget
+			var waiting []waitTarget
+			windows := map[string]schedule.Window{}
+			start := a.now()
 			for _, t := range chosen {
-				l, err := a.attach(t)
+				w, _ := schedule.ParseWindow(a.cfg.Targets[t.Name].Window) // validated when the config was loaded
+				windows[t.Name] = w
+				var until time.Time
+				if !now && !w.Always() {
+					if !w.Contains(start) {
+						waiting = append(waiting, waitTarget{Name: t.Name, Window: w.String(), Resumes: w.NextStart(start)})
+						continue
+					}
+					until = w.End(start)
+				}
+				at, err := a.open(cmd.Context(), t)
 				if err != nil {
 					away = append(away, explainAway(t, err))
 					continue
 				}
-				defer l.Close()
-				opts.Targets = append(opts.Targets, backup.Dest{Target: t, Store: l})
+				defer at.Close()
+				opts.Targets = append(opts.Targets, backup.Dest{Target: at.Target, Store: at.Store, Until: until, Pace: at.Pace})
 			}
 			switch {
 			case asJSON:
@@ -93,6 +129,7 @@ requested target is up to date; 1 when anything failed or was skipped; 2 for usa
 			default:
 				opts.Sink = progress.NewPlain(a.stderr, a.now)
 			}
+			limitMemory(a)
 			res, runErr := backup.Run(cmd.Context(), opts)
 			opts.Sink.Close()
 			if res != nil && runErr == nil && scanChanged(res.Scan) {
@@ -106,10 +143,11 @@ requested target is up to date; 1 when anything failed or was skipped; 2 for usa
 			if res == nil {
 				return runErr
 			}
+			offsite := offsiteProgress(a, lib, chosen, windows, start)
 			if asJSON {
-				printBackupJSON(a.stdout, res, away, runErr)
+				printBackupJSON(a.stdout, res, away, waiting, offsite, runErr)
 			} else {
-				printBackup(a.stdout, res, away, len(chosen) == 0, runErr)
+				printBackup(a.stdout, res, away, waiting, offsite, len(chosen) == 0, runErr)
 			}
 			switch {
 			case runErr != nil && cmd.Context().Err() != nil:
@@ -121,6 +159,7 @@ requested target is up to date; 1 when anything failed or was skipped; 2 for usa
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress events and the result as JSON lines")
+	cmd.Flags().BoolVar(&now, "now", false, "upload now, also to targets whose upload window is closed")
 	cmd.Flags().BoolVar(&acceptDeletions, "accept-deletions", false,
 		"files gone from the library were deleted on purpose: mark them deleted even when many disappeared at once")
 	return cmd
@@ -130,7 +169,7 @@ func scanChanged(s backup.ScanResult) bool {
 	return s.New+s.Changed+s.Deleted+s.Restored > 0
 }
 
-// backupTargets resolves target names, or every folder target.
+// backupTargets resolves target names, or every target but the library.
 func backupTargets(cat *catalog.Catalog, names []string) ([]catalog.Target, error) {
 	if len(names) == 0 {
 		all, err := cat.Targets()
@@ -139,7 +178,7 @@ func backupTargets(cat *catalog.Catalog, names []string) ([]catalog.Target, erro
 		}
 		var out []catalog.Target
 		for _, t := range all {
-			if t.Kind == catalog.KindFolder {
+			if t.Kind != catalog.KindLibrary {
 				out = append(out, t)
 			}
 		}
@@ -169,6 +208,17 @@ func backupTargets(cat *catalog.Catalog, names []string) ([]catalog.Target, erro
 
 // explainAway turns an attach failure into one plain line.
 func explainAway(t catalog.Target, err error) awayTarget {
+	if isRemote(t.Kind) {
+		if errors.Is(err, store.ErrNotAttached) && !errors.Is(err, sftp.ErrUnknownHost) {
+			return awayTarget{Name: t.Name, Status: "not attached", Reason: fmt.Sprintf(
+				"not reachable (%v): skipped, nothing written; the catalog keeps its copies", err)}
+		}
+		var ee *exitError
+		if errors.As(err, &ee) && ee.err != nil {
+			err = ee.err
+		}
+		return awayTarget{Name: t.Name, Status: "failed", Reason: err.Error()}
+	}
 	switch {
 	case errors.Is(err, store.ErrNotAttached):
 		if ents, derr := os.ReadDir(t.Path); derr == nil {
@@ -190,7 +240,7 @@ func explainAway(t catalog.Target, err error) awayTarget {
 	return awayTarget{Name: t.Name, Status: "failed", Reason: err.Error()}
 }
 
-func printBackup(w io.Writer, res *backup.Result, away []awayTarget, noTargets bool, runErr error) {
+func printBackup(w io.Writer, res *backup.Result, away []awayTarget, waiting []waitTarget, offsite []offsiteLine, noTargets bool, runErr error) {
 	s := res.Scan
 	fmt.Fprintf(w, "Library: %s files (%s): %d new, %d edited, %d deleted, %d unchanged.\n",
 		bkCommas(s.Files), progress.FormatBytes(s.Bytes), s.New, s.Changed, s.Deleted, s.Unchanged+s.Touched)
@@ -229,20 +279,29 @@ func printBackup(w io.Writer, res *backup.Result, away []awayTarget, noTargets b
 			line += fmt.Sprintf(" — STOPPED, %s not backed up", bkPlural(t.Pending, "file"))
 		case backup.StatusPartial:
 			line += fmt.Sprintf(" — INCOMPLETE, %s not backed up", bkPlural(t.Pending, "file"))
+		case backup.StatusPaused:
+			line += fmt.Sprintf(" — PAUSED: the upload window closed; %s wait for the next window", bkPlural(t.Pending, "file"))
 		}
 		fmt.Fprintln(w, line)
+	}
+	for _, t := range waiting {
+		fmt.Fprintf(w, "%s: outside its upload window %s: nothing uploaded now; resumes %s (--now uploads anyway)\n",
+			t.Name, t.Window, clockOrDate(t.Resumes, time.Now()))
 	}
 	for _, t := range away {
 		fmt.Fprintf(w, "%s: %s\n", t.Name, t.Reason)
 	}
+	printOffsite(w, offsite)
 	if runErr != nil {
 		fmt.Fprintf(w, "trove: %v\n", runErr)
 	}
 	switch {
 	case noTargets:
 		fmt.Fprintln(w, "No backup targets: add one with `trove target add NAME DIR --medium hdd --location home`.")
-	case runErr == nil && res.OK() && len(away) == 0:
+	case runErr == nil && res.OK() && len(away) == 0 && len(waiting) == 0 && !anyPaused(res):
 		fmt.Fprintln(w, "Backup complete: every target is up to date.")
+	case runErr == nil && res.OK() && len(away) == 0:
+		fmt.Fprintln(w, "Backup done for now: every target is up to date or waiting for its upload window.")
 	default:
 		var why []string
 		for _, t := range res.Targets {
@@ -263,14 +322,16 @@ func printBackup(w io.Writer, res *backup.Result, away []awayTarget, noTargets b
 	}
 }
 
-func printBackupJSON(w io.Writer, res *backup.Result, away []awayTarget, runErr error) {
+func printBackupJSON(w io.Writer, res *backup.Result, away []awayTarget, waiting []waitTarget, offsite []offsiteLine, runErr error) {
 	out := struct {
 		Event string `json:"event"`
 		*backup.Result
-		Away  []awayTarget `json:"away"`
-		OK    bool         `json:"ok"`
-		Error string       `json:"error,omitempty"`
-	}{Event: "result", Result: res, Away: away, OK: runErr == nil && res.OK() && len(away) == 0}
+		Away    []awayTarget  `json:"away"`
+		Waiting []waitTarget  `json:"waiting,omitempty"`
+		Offsite []offsiteLine `json:"offsite,omitempty"`
+		OK      bool          `json:"ok"`
+		Error   string        `json:"error,omitempty"`
+	}{Event: "result", Result: res, Away: away, Waiting: waiting, Offsite: offsite, OK: runErr == nil && res.OK() && len(away) == 0}
 	if out.Away == nil {
 		out.Away = []awayTarget{}
 	}
@@ -300,4 +361,137 @@ func bkCommas(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// limitMemory sets a soft memory limit of 32 MiB + 300 bytes per catalogued
+// file (unless GOMEMLIMIT is set): the live data of a backup grows with the
+// library, and without a limit the garbage collector lets the heap reach
+// twice that.
+func limitMemory(a *app) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	n, err := a.cat.FileCount()
+	if err != nil {
+		return
+	}
+	debug.SetMemoryLimit(32<<20 + 300*int64(n))
+}
+
+func anyPaused(res *backup.Result) bool {
+	for _, t := range res.Targets {
+		if t.Status == backup.StatusPaused {
+			return true
+		}
+	}
+	return false
+}
+
+// offsiteLine is one project's completion on one off-site target.
+type offsiteLine struct {
+	Target   string    `json:"target"`
+	Project  string    `json:"project"`
+	Percent  int       `json:"percent"` // of the project's bytes with a verified copy there (rounded down)
+	Complete bool      `json:"complete"`
+	At       time.Time `json:"complete_at,omitzero"` // when its last copy there was made
+	Resumes  time.Time `json:"resumes,omitzero"`     // the next upload window, when incomplete
+}
+
+// offsiteProgress reports, for each chosen remote off-site target (SFTP or
+// a vault at a location other than the library's), every project that is not complete there and
+// every project completed during this run.
+func offsiteProgress(a *app, lib catalog.Target, chosen []catalog.Target, windows map[string]schedule.Window, start time.Time) []offsiteLine {
+	files, err := a.cat.AllFiles()
+	if err != nil {
+		return nil
+	}
+	type acc struct {
+		total, done int64
+		last        time.Time
+	}
+	var out []offsiteLine
+	for _, t := range chosen {
+		if t.Location == lib.Location || !isRemote(t.Kind) {
+			continue
+		}
+		copies, err := a.cat.CopiesOnTarget(t.ID)
+		if err != nil {
+			continue
+		}
+		counts := map[int64]catalog.Copy{}
+		for _, tc := range copies {
+			if tc.Copy.Counts(tc.File) {
+				counts[tc.FileID] = tc.Copy
+			}
+		}
+		by := map[string]*acc{}
+		var names []string
+		for _, f := range files {
+			if !f.DeletedAt.IsZero() {
+				continue
+			}
+			p := by[f.Project]
+			if p == nil {
+				p = &acc{}
+				by[f.Project] = p
+				names = append(names, f.Project)
+			}
+			p.total += max(f.Size, 1)
+			if cp, ok := counts[f.ID]; ok {
+				p.done += max(f.Size, 1)
+				if cp.WrittenAt.After(p.last) {
+					p.last = cp.WrittenAt
+				}
+			}
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			p := by[n]
+			l := offsiteLine{Target: t.Name, Project: n, Percent: int(p.done * 100 / p.total), Complete: p.done == p.total}
+			if l.Complete {
+				if p.last.Before(start) {
+					continue // complete before this run: nothing new to say
+				}
+				l.At = p.last
+			} else if w := windows[t.Name]; !w.Always() {
+				l.Resumes = w.NextStart(a.now())
+			}
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// printOffsite prints "Smith Wedding: off-site complete 06:12" or
+// "Smith Wedding: 41% uploaded, resumes 01:00" per project.
+func printOffsite(w io.Writer, lines []offsiteLine) {
+	targets := map[string]bool{}
+	for _, l := range lines {
+		targets[l.Target] = true
+	}
+	now := time.Now()
+	for _, l := range lines {
+		prefix := ""
+		if len(targets) > 1 {
+			prefix = l.Target + ": "
+		}
+		switch {
+		case l.Complete:
+			fmt.Fprintf(w, "%s%s: off-site complete %s\n", prefix, l.Project, clockOrDate(l.At, now))
+		case !l.Resumes.IsZero():
+			fmt.Fprintf(w, "%s%s: %d%% uploaded to %s, resumes %s\n", prefix, l.Project, l.Percent, l.Target, clockOrDate(l.Resumes, now))
+		default:
+			fmt.Fprintf(w, "%s%s: %d%% uploaded to %s; the next backup continues\n", prefix, l.Project, l.Percent, l.Target)
+		}
+	}
+}
+
+// clockOrDate shows t as "06:12" when it is within a day of now, else as
+// "2024-06-02 06:12".
+func clockOrDate(t, now time.Time) string {
+	t = t.Local()
+	if d := t.Sub(now); d > -20*time.Hour && d < 20*time.Hour {
+		return t.Format("15:04")
+	}
+	return t.Format("2006-01-02 15:04")
 }

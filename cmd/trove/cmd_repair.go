@@ -36,7 +36,7 @@ could not be repaired. Running it again after an interruption finishes the job.`
 			}
 			defer a.Close()
 			// Every target is attached: the ones not named are sources.
-			set, err := attachChosen(a, nil)
+			set, err := openChosen(cmd.Context(), a, nil)
 			if err != nil {
 				return err
 			}
@@ -44,7 +44,7 @@ could not be repaired. Running it again after an interruption finishes the job.`
 			o := repair.Options{Catalog: a.cat, Away: set.away, Sink: newSink(a, asJSON, "to repair"), Now: a.now,
 				Args: strings.Join(args, " ")}
 			for _, at := range set.attached {
-				o.Sources = append(o.Sources, repair.Target{Target: at.t, Store: at.l})
+				o.Sources = append(o.Sources, repair.Target{Target: at.t, Store: at.store()})
 			}
 			var awayNamed []string
 			if len(args) > 0 {

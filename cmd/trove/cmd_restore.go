@@ -51,7 +51,7 @@ Exit code 1 when any file could not be restored.`,
 			if from != "" {
 				names = []string{from}
 			}
-			set, err := attachChosen(a, names)
+			set, err := openChosen(cmd.Context(), a, names)
 			if err != nil {
 				return err
 			}
@@ -68,7 +68,7 @@ Exit code 1 when any file could not be restored.`,
 			o := restore.Options{Catalog: a.cat, Files: files, Away: set.away, Dir: dir, Overwrite: overwrite,
 				Sink: newSink(a, asJSON, "to restore"), Now: a.now}
 			for _, at := range set.attached {
-				o.Sources = append(o.Sources, restore.Source{Target: at.t, Store: at.l})
+				o.Sources = append(o.Sources, restore.Source{Target: at.t, Store: at.store()})
 			}
 			res, runErr := restore.Run(cmd.Context(), o)
 			o.Sink.Close()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,14 +15,15 @@ import (
 	"github.com/trove-backup/trove/internal/progress"
 	"github.com/trove-backup/trove/internal/store"
 	"github.com/trove-backup/trove/internal/store/local"
+	"github.com/trove-backup/trove/internal/store/sftp"
 	"github.com/trove-backup/trove/internal/verify"
 )
 
 func newVerifyCmd() *cobra.Command {
 	var asJSON bool
-	var sample string
+	var sample, budget string
 	cmd := &cobra.Command{
-		Use:   "verify [TARGET...] [--sample PERCENT] [--json]",
+		Use:   "verify [TARGET...] [--sample PERCENT] [--budget SIZE] [--json]",
 		Short: "Re-read copies from their drives and check them against the catalog",
 		Long: `Reads every copy on each attached target back from the device (the page cache is
 bypassed) and compares its SHA-256 with the catalog. Missing, truncated and corrupted
@@ -34,9 +36,18 @@ skipped with one line; its copies keep their state (absent is not missing).
 
 --sample checks that percentage of each target's copies, least recently verified first,
 so repeated sampled runs cover every copy; the coverage is printed per target.
+--budget caps the bytes downloaded from each target ("5GiB"): on a cloud vault every
+verification is a download (egress is billed), so a nightly or weekly budget rotates
+through the vault over time. Every copy checked is recorded with the time it was proven;
+the coverage line says how much of each target was proven by download recently.
+Cloud vaults cannot be checked by server-side checksums: their objects are encrypted, and
+an S3 ETag of ciphertext proves nothing about the photo, so Trove downloads, decrypts
+and hashes.
+
 Exit code 1 when any problem was found.`,
 		Example: `  trove verify
   trove verify drive-a --sample 25
+  trove verify vault --budget 5GiB
   trove verify library --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pct := 0.0
@@ -47,12 +58,20 @@ Exit code 1 when any problem was found.`,
 				}
 				pct = v
 			}
+			var budgetBytes int64
+			if budget != "" {
+				v, err := parseSize(budget)
+				if err != nil {
+					return usageError("--budget %q: %v (e.g. 5GiB, 500MB)", budget, err)
+				}
+				budgetBytes = v
+			}
 			a, err := openApp(cmd)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			set, err := attachChosen(a, args)
+			set, err := openChosen(cmd.Context(), a, args)
 			if err != nil {
 				return err
 			}
@@ -65,10 +84,11 @@ Exit code 1 when any problem was found.`,
 			if days > 30 {
 				windows = append(windows, 30*24*time.Hour)
 			}
-			o := verify.Options{Catalog: a.cat, Away: set.away, Sample: pct, Windows: windows,
-				Sink: newSink(a, asJSON, "to check"), Now: a.now, Args: strings.TrimSpace(strings.Join(args, " ") + " " + sampleArg(sample))}
+			o := verify.Options{Catalog: a.cat, Away: set.away, Sample: pct, Budget: budgetBytes, Windows: windows,
+				Sink: newSink(a, asJSON, "to check"), Now: a.now,
+				Args: strings.TrimSpace(strings.Join(args, " ") + " " + sampleArg(sample) + budgetArg(budget))}
 			for _, at := range set.attached {
-				o.Targets = append(o.Targets, verify.Target{Target: at.t, Store: at.l, Attached: stillAttached(at)})
+				o.Targets = append(o.Targets, verify.Target{Target: at.t, Store: at.store(), Attached: stillAttached(at)})
 			}
 			res, runErr := verify.Run(cmd.Context(), o)
 			o.Sink.Close()
@@ -86,15 +106,29 @@ Exit code 1 when any problem was found.`,
 			return jobExit(cmd, runErr, !res.OK())
 		},
 	}
+	cmd.Flags().StringVar(&budget, "budget", "", "download at most this much from each target (e.g. 5GiB), least recently verified copies first")
 	cmd.Flags().StringVar(&sample, "sample", "", "verify only this percentage of each target's copies, least recently verified first")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress events and the result as JSON lines")
 	return cmd
 }
 
-// attachedTarget is a target opened for a run.
+// attachedTarget is a target opened for a run. l is the folder store of
+// folder and library targets (nil for remote ones); s is the store of any
+// kind (nil only where a caller built the value from l alone).
 type attachedTarget struct {
-	t catalog.Target
-	l *local.Local
+	t   catalog.Target
+	l   *local.Local
+	s   store.Store
+	dev string
+	c   func() error
+}
+
+// store returns the target's store, whatever its kind.
+func (at attachedTarget) store() store.Store {
+	if at.s != nil {
+		return at.s
+	}
+	return at.l
 }
 
 // failedTarget is a chosen target that could not be opened for another
@@ -114,7 +148,11 @@ type targetSet struct {
 // Close detaches every attached target.
 func (s *targetSet) Close() {
 	for _, at := range s.attached {
-		at.l.Close()
+		if at.c != nil {
+			at.c()
+		} else if at.l != nil {
+			at.l.Close()
+		}
 	}
 }
 
@@ -128,39 +166,58 @@ func (s *targetSet) byName(name string) (attachedTarget, bool) {
 	return attachedTarget{}, false
 }
 
-// attachChosen attaches the named targets (default: every target, the
-// library included). Unknown names are a usage error; a target that is not
-// attached goes to away, one that fails otherwise to failed.
-func attachChosen(a *app, names []string) (*targetSet, error) {
+// chooseTargets resolves target names (default: every target, the library
+// included). Unknown names are a usage error.
+func chooseTargets(a *app, names []string) ([]catalog.Target, error) {
 	all, err := a.cat.Targets()
 	if err != nil {
 		return nil, err
 	}
-	chosen := all
-	if len(names) > 0 {
-		chosen = nil
-		seen := map[string]bool{}
-		for _, n := range names {
-			if seen[n] {
-				continue
-			}
-			seen[n] = true
-			t, err := a.cat.TargetByName(n)
-			if errors.Is(err, catalog.ErrNotFound) {
-				return nil, &exitError{code: exitUsage, err: withHint(fmt.Errorf("unknown target %q", n), "see `trove target list`")}
-			}
-			if err != nil {
-				return nil, err
-			}
-			chosen = append(chosen, t)
+	if len(names) == 0 {
+		return all, nil
+	}
+	var chosen []catalog.Target
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
 		}
+		seen[n] = true
+		t, err := a.cat.TargetByName(n)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil, &exitError{code: exitUsage, err: withHint(fmt.Errorf("unknown target %q", n), "see `trove target list`")}
+		}
+		if err != nil {
+			return nil, err
+		}
+		chosen = append(chosen, t)
+	}
+	return chosen, nil
+}
+
+// attachChosen attaches the named folder targets (default: every folder
+// target, the library included). Remote targets (SFTP, cloud vaults) are
+// left out by default and refused when named: use openChosen for jobs that
+// work on any kind. Unknown names are a usage error; a target that is not
+// attached goes to away, one that fails otherwise to failed.
+func attachChosen(a *app, names []string) (*targetSet, error) {
+	chosen, err := chooseTargets(a, names)
+	if err != nil {
+		return nil, err
 	}
 	set := &targetSet{}
 	for _, t := range chosen {
+		if isRemote(t.Kind) {
+			if len(names) > 0 {
+				set.failed = append(set.failed, failedTarget{name: t.Name,
+					err: fmt.Errorf("%s is a %s target: this command works on folder targets only", t.Name, t.Kind)})
+			}
+			continue
+		}
 		l, err := a.attach(t)
 		switch {
 		case err == nil:
-			set.attached = append(set.attached, attachedTarget{t: t, l: l})
+			set.attached = append(set.attached, attachedTarget{t: t, l: l, s: l, dev: l.Device(), c: l.Close})
 		case errors.Is(err, store.ErrNotAttached):
 			set.away = append(set.away, t)
 		default:
@@ -170,9 +227,41 @@ func attachChosen(a *app, names []string) (*targetSet, error) {
 	return set, nil
 }
 
+// openChosen attaches the named targets of any kind (default: every
+// target, the library included), like attachChosen. An unreachable server
+// counts as not attached (absent is not missing); an unknown or changed
+// host key, refused credentials or a wrong passphrase are failures.
+func openChosen(ctx context.Context, a *app, names []string) (*targetSet, error) {
+	chosen, err := chooseTargets(a, names)
+	if err != nil {
+		return nil, err
+	}
+	set := &targetSet{}
+	for _, t := range chosen {
+		at, err := a.open(ctx, t)
+		switch {
+		case err == nil:
+			set.attached = append(set.attached, attachedTarget{t: at.Target, l: at.Local, s: at.Store, dev: at.Device, c: at.Close})
+		case errors.Is(err, sftp.ErrUnknownHost):
+			set.failed = append(set.failed, failedTarget{name: t.Name, err: err})
+		case errors.Is(err, store.ErrNotAttached):
+			set.away = append(set.away, t)
+		default:
+			// Shown as "NAME: message": the name once is enough.
+			err = errors.New(strings.TrimPrefix(err.Error(), t.Name+": "))
+			set.failed = append(set.failed, failedTarget{name: t.Name, err: err})
+		}
+	}
+	return set, nil
+}
+
 // stillAttached checks by path that the target's drive is still the one
-// attached at the start of the run (not unplugged, not replaced).
+// attached at the start of the run (not unplugged, not replaced). Remote
+// targets report a lost connection by their own errors instead.
 func stillAttached(at attachedTarget) func() error {
+	if isRemote(at.t.Kind) || at.l == nil {
+		return nil
+	}
 	return func() error {
 		id, err := local.ReadIdentity(at.t.Path)
 		if err != nil {
@@ -261,11 +350,23 @@ func printVerify(w io.Writer, res *verify.Result, set *targetSet, runErr error) 
 			fmt.Fprintf(w, "  %s: %s\n", where, msg)
 		}
 	}
+	remote := map[string]bool{}
+	for _, at := range set.attached {
+		remote[at.t.Name] = isRemote(at.t.Kind)
+	}
 	var missing, corrupt int
 	for _, t := range res.Targets {
 		missing += t.Missing
 		corrupt += t.Corrupt
 		fmt.Fprintf(w, "%s: %s of %s copies verified now", t.Target, verify.Commas(int64(t.Checked)), verify.Commas(int64(t.Copies)))
+		if remote[t.Target] {
+			// "92% of vault verified by download in the last 90 days"
+			for _, c := range t.Coverage {
+				fmt.Fprintf(w, "; %d%% of %s verified by download in the last %d days", percent(c.Verified, c.Total), t.Target, c.Days)
+			}
+			fmt.Fprintln(w)
+			continue
+		}
 		for i, c := range t.Coverage {
 			sep := "; "
 			if i > 0 {
@@ -289,6 +390,34 @@ func printVerify(w io.Writer, res *verify.Result, set *targetSet, runErr error) 
 	if runErr != nil {
 		fmt.Fprintf(w, "trove: %v\n", runErr)
 	}
+}
+
+func budgetArg(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " --budget " + s
+}
+
+// parseSize reads a byte count with a unit: "5GiB", "500MB", "1.5TiB", or
+// plain bytes.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v <= 0 {
+		return 0, errors.New("not a size")
+	}
+	mult := map[string]float64{"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}[strings.ToLower(unit)]
+	if mult == 0 {
+		return 0, fmt.Errorf("unknown unit %q", unit)
+	}
+	return int64(v * mult), nil
 }
 
 func sampleArg(s string) string {

@@ -25,7 +25,9 @@ type whereCopy struct {
 	State      string    `json:"state"`
 	VerifiedAt time.Time `json:"verified_at,omitzero"`
 	Attached   bool      `json:"attached"`
-	TargetPath string    `json:"target_path"` // where the target was last seen
+	Remote     bool      `json:"remote,omitempty"` // SFTP or cloud: reached over the network, not checked by where
+	LastSeen   time.Time `json:"last_seen,omitzero"`
+	TargetPath string    `json:"target_path"` // where the target was last seen (its URL for a remote one)
 }
 
 type whereFile struct {
@@ -119,7 +121,15 @@ func whereViews(a *app, files []catalog.File) ([]whereFile, error) {
 	byID := map[string]catalog.Target{}
 	attached := map[string]bool{}
 	for _, t := range targets {
+		if isRemote(t.Kind) {
+			// Not contacted here (a network round trip per target): its URL
+			// and when it was last reached are shown instead.
+			t.Path = t.URL
+		}
 		byID[t.ID] = t
+		if isRemote(t.Kind) {
+			continue
+		}
 		id, err := local.ReadIdentity(t.Path)
 		attached[t.ID] = err == nil && id.TargetID == t.ID
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -144,8 +154,13 @@ func whereViews(a *app, files []catalog.File) ([]whereFile, error) {
 		}
 		for _, cp := range cps {
 			t := byID[cp.TargetID]
-			v.Copies = append(v.Copies, whereCopy{Target: t.Name, Medium: t.Medium, Location: t.Location, Path: cp.Path,
-				State: cp.State, VerifiedAt: cp.VerifiedAt, Attached: attached[t.ID], TargetPath: t.Path})
+			p := cp.Path
+			if isVault(t.Kind) {
+				p = f.Path // the stored name is an opaque content key
+			}
+			v.Copies = append(v.Copies, whereCopy{Target: t.Name, Medium: t.Medium, Location: t.Location, Path: p,
+				State: cp.State, VerifiedAt: cp.VerifiedAt, Attached: attached[t.ID], Remote: isRemote(t.Kind),
+				LastSeen: t.LastSeenAt, TargetPath: t.Path})
 		}
 		out = append(out, v)
 	}
@@ -172,7 +187,10 @@ func printWhere(w io.Writer, files []whereFile) {
 				state = "verified " + when(c.VerifiedAt)
 			}
 			att := "attached"
-			if !c.Attached {
+			switch {
+			case c.Remote:
+				att = "remote " + c.TargetPath + ", last reached " + when(c.LastSeen)
+			case !c.Attached:
 				att = "not attached (last seen at " + c.TargetPath + ")"
 			}
 			name := c.Path

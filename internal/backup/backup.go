@@ -32,6 +32,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/trove-backup/trove/internal/catalog"
@@ -43,6 +44,14 @@ import (
 type Dest struct {
 	Target catalog.Target
 	Store  store.Store // must also be a store.Preserver to keep old versions
+	// Until, when not zero, is when the target's upload window closes: no
+	// file is started at or after it (files in flight finish, so nothing
+	// is left half-copied), and the target ends StatusPaused with the
+	// files still to do in Pending. The next run continues with them.
+	Until time.Time
+	// Pace, when not nil, wraps the reader of each library file sent to
+	// the target (a bandwidth limit).
+	Pace func(ctx context.Context, r io.Reader) io.Reader
 }
 
 // Options configure one backup run.
@@ -101,6 +110,9 @@ const (
 	StatusDone    = "done"    // every current file has a verified copy there
 	StatusPartial = "partial" // finished, but some files failed
 	StatusStopped = "stopped" // stopped early: full, unplugged, cancelled
+	// StatusPaused: the target's upload window closed (Dest.Until) before
+	// every file was copied; nothing failed, the next run continues.
+	StatusPaused = "paused"
 )
 
 // TargetResult is what happened on one target.
@@ -126,13 +138,14 @@ type Result struct {
 	Warnings []string       `json:"warnings"`
 }
 
-// OK reports whether the run did everything it was asked to.
+// OK reports whether the run did everything it was asked to (a target
+// paused by its upload window did what it was allowed to).
 func (r *Result) OK() bool {
 	if len(r.Problems) > 0 || r.Scan.Held {
 		return false
 	}
 	for _, t := range r.Targets {
-		if t.Status != StatusDone {
+		if t.Status != StatusDone && t.Status != StatusPaused {
 			return false
 		}
 	}

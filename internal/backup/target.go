@@ -27,6 +27,7 @@ type targetRun struct {
 	tr       TargetResult
 	stopErr  error // why the target stopped (full, unplugged); nil while it goes on
 	versions int   // version messages shown (the rest are counted)
+	paused   bool  // the upload window closed (guarded by mu)
 
 	rec *copyRecorder
 }
@@ -40,7 +41,19 @@ func isFatal(err error) bool {
 func (t *targetRun) stopped() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.stopErr != nil || t.ctx.Err() != nil || t.rec.failed.Load()
+	return t.stopErr != nil || t.ctx.Err() != nil || t.rec.failed.Load() || t.windowClosed()
+}
+
+// windowClosed reports whether the target's upload window has closed; it
+// is remembered, so the target ends paused.
+func (t *targetRun) windowClosed() bool {
+	if t.paused {
+		return true
+	}
+	if !t.d.Until.IsZero() && !t.r.o.Now().Before(t.d.Until) {
+		t.paused = true
+	}
+	return t.paused
 }
 
 // stop records why the target cannot go on (the first reason wins).
@@ -271,11 +284,15 @@ func (t *targetRun) copy(e *entry, buf []byte) (store.Receipt, error) {
 	if err != nil {
 		return store.Receipt{}, err
 	}
+	var src io.Reader = f
+	if t.d.Pace != nil {
+		src = t.d.Pace(t.ctx, f)
+	}
 	h := digest.New()
 	name := t.d.Target.Name
 	var n int64
 	for {
-		k, rerr := f.Read(buf)
+		k, rerr := src.Read(buf)
 		if k > 0 {
 			h.Write(buf[:k])
 			if _, werr := w.Write(buf[:k]); werr != nil {
@@ -330,7 +347,11 @@ func (t *targetRun) finish() {
 		tr.Status, tr.Reason = StatusStopped, stopReason(tr.Name, t.stopErr)
 	case t.ctx.Err() != nil:
 		tr.Status, tr.Reason = StatusStopped, "interrupted"
-	case tr.Failed > 0 || tr.Pending > 0:
+	case tr.Failed > 0:
+		tr.Status = StatusPartial
+	case t.paused && tr.Pending > 0:
+		tr.Status, tr.Reason = StatusPaused, "the upload window closed"
+	case tr.Pending > 0:
 		tr.Status = StatusPartial
 	default:
 		tr.Status = StatusDone

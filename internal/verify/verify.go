@@ -68,6 +68,12 @@ type Options struct {
 	// Sample is the percentage (0 < Sample <= 100) of each target's copies to
 	// check, least recently verified first. 0 means all.
 	Sample float64
+	// Budget, when > 0, caps the bytes read from each target (a cloud
+	// target bills every download): copies are taken least recently
+	// verified first while their sizes fit, at least one per target. With
+	// Sample, the smaller selection wins. Repeated runs rotate through
+	// every copy, as with Sample.
+	Budget int64
 	// Windows are the ages for the coverage report (e.g. 90 and 30 days).
 	Windows []time.Duration
 	Sink    progress.Sink
@@ -233,6 +239,9 @@ func (v *targetRun) run(ctx context.Context) error {
 	if v.o.Sample > 0 && v.o.Sample < 100 {
 		n = min(len(list), int(math.Ceil(float64(len(list))*v.o.Sample/100)))
 	}
+	if v.o.Budget > 0 {
+		n = withinBudget(list[:n], v.o.Budget)
+	}
 	chosen := list[:n]
 	var planBytes int64
 	for _, tc := range chosen {
@@ -284,6 +293,20 @@ func (v *targetRun) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// withinBudget returns how many copies from the head of list fit in budget
+// bytes (at least one, so a copy larger than the budget is not skipped
+// forever).
+func withinBudget(list []catalog.TargetCopy, budget int64) int {
+	var sum int64
+	for i, tc := range list {
+		sum += tc.File.Size
+		if sum > budget {
+			return max(i, 1)
+		}
+	}
+	return len(list)
 }
 
 // catalogError marks a failure to record a result: it stops the whole run.
