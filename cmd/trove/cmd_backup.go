@@ -401,6 +401,13 @@ type offsiteLine struct {
 // a vault at a location other than the library's), every project that is not complete there and
 // every project completed during this run.
 func offsiteProgress(a *app, lib catalog.Target, chosen []catalog.Target, windows map[string]schedule.Window, start time.Time) []offsiteLine {
+	remote := false
+	for _, t := range chosen {
+		remote = remote || (t.Location != lib.Location && isRemote(t.Kind))
+	}
+	if !remote {
+		return nil // nothing off-site over the network: don't load every file
+	}
 	files, err := a.cat.AllFiles()
 	if err != nil {
 		return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/trove-backup/trove/internal/catalog"
 	"github.com/trove-backup/trove/internal/daemon"
 	"github.com/trove-backup/trove/internal/progress"
+	"github.com/trove-backup/trove/internal/schedule"
 	"github.com/trove-backup/trove/internal/store"
 	"github.com/trove-backup/trove/internal/store/local"
 	"github.com/trove-backup/trove/internal/targetmeta"
@@ -202,13 +203,21 @@ func daemonBackup(ctx context.Context, a *app, j daemon.Job) daemon.Outcome {
 		return out
 	}
 	defer libStore.Close()
-	l, err := a.attach(t)
+	at, err := a.open(ctx, t) // any kind: folder, SFTP, vault
 	if err != nil {
 		return attachOutcome(err)
 	}
-	defer l.Close()
+	defer at.Close()
+	var until time.Time
+	if w, err := schedule.ParseWindow(a.cfg.Targets[t.Name].Window); err == nil && !w.Always() {
+		if !w.Contains(a.now()) {
+			return daemon.Outcome{Status: daemon.StatusOK, Summary: fmt.Sprintf("outside its upload window %s: resumes %s",
+				w, w.NextStart(a.now()).Format("15:04"))}
+		}
+		until = w.End(a.now())
+	}
 	opts := backup.Options{Catalog: a.cat, Library: backup.Dest{Target: lib, Store: libStore},
-		LibraryDir: libStore.Root(), Targets: []backup.Dest{{Target: t, Store: l}}, Now: a.now,
+		LibraryDir: libStore.Root(), Targets: []backup.Dest{{Target: at.Target, Store: at.Store, Until: until, Pace: at.Pace}}, Now: a.now,
 		Sink: progress.Discard(), Args: t.Name + " (daemon: " + j.Reason + ")"}
 	res, runErr := backup.Run(ctx, opts)
 	if res != nil && runErr == nil && scanChanged(res.Scan) {
@@ -262,11 +271,11 @@ func daemonScrub(ctx context.Context, a *app, j daemon.Job) daemon.Outcome {
 	if err != nil {
 		return daemon.Outcome{Status: daemon.StatusFailed, Err: err}
 	}
-	l, err := a.attach(t)
+	opened, err := a.open(ctx, t) // any kind: folder, SFTP, vault
 	if err != nil {
 		return attachOutcome(err)
 	}
-	defer l.Close()
+	defer opened.Close()
 	copies, err := a.cat.CopiesOnTarget(t.ID)
 	if err != nil {
 		return daemon.Outcome{Status: daemon.StatusFailed, Err: err}
@@ -283,8 +292,8 @@ func daemonScrub(ctx context.Context, a *app, j daemon.Job) daemon.Outcome {
 	if pct == 0 {
 		return daemon.Outcome{Status: daemon.StatusOK, Summary: "nothing to re-read tonight" + note}
 	}
-	at := attachedTarget{t: t, l: l}
-	o := verify.Options{Catalog: a.cat, Targets: []verify.Target{{Target: t, Store: l, Attached: stillAttached(at)}},
+	at := attachedTarget{t: opened.Target, l: opened.Local, s: opened.Store, dev: opened.Device, c: opened.Close}
+	o := verify.Options{Catalog: a.cat, Targets: []verify.Target{{Target: opened.Target, Store: opened.Store, Attached: stillAttached(at)}},
 		Sample: pct, Windows: []time.Duration{j.MaxAge}, Now: a.now, Sink: progress.Discard(),
 		Args: fmt.Sprintf("%s --sample %.4g (daemon: nightly scrub, %s planned)", t.Name, pct, progress.FormatBytes(plan.Bytes))}
 	res, runErr := verify.Run(ctx, o)

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"golang.org/x/term"
@@ -318,13 +319,16 @@ func writeVaultIdentity(ctx context.Context, v *vault.Vault, id local.Identity) 
 // passphraseEnv is where scripts put a vault's passphrase (never argv).
 const passphraseEnv = "TROVE_PASSPHRASE"
 
-// scryptEnv lowers the passphrase work factor of NEW vaults, for tests
-// only: a vault made with it is easier to brute-force. Never set it for
-// real vaults.
+// scryptEnv lowers the passphrase work factor of NEW vaults in the test
+// suite only: it is ignored unless this binary is a Go test binary
+// (testing.Testing), so a user cannot weaken a real vault with it.
 const scryptEnv = "TROVE_INSECURE_TEST_SCRYPT_LOGN"
 
 func vaultOptions() vault.Options {
 	var o vault.Options
+	if !testing.Testing() {
+		return o
+	}
 	if v, err := strconv.Atoi(os.Getenv(scryptEnv)); err == nil && v >= 10 && v <= 22 {
 		o.ScryptLogN = v
 	}

