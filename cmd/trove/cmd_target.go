@@ -28,7 +28,7 @@ var targetName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 func newTargetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "target",
-		Short: "Register and list the places that hold copies (drives, NAS folders)",
+		Short: "Register, list and move the places that hold copies (drives, NAS, SFTP, cloud vaults)",
 	}
 	cmd.AddCommand(newTargetAddCmd(), newTargetListCmd(), newTargetMoveCmd())
 	return cmd
