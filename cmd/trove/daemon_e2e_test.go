@@ -460,3 +460,43 @@ func TestServiceInstallSystemd(t *testing.T) {
 		t.Error("uninstall left the unit")
 	}
 }
+
+// A drive unplugged while the daemon backs up to it: the run fails with a
+// clear line and is retried later, nothing lands on the mount point that the
+// unplug exposes, and the daemon keeps running.
+func TestDaemonDriveUnpluggedMidBackup(t *testing.T) {
+	testenv.RequireRoot(t)
+	e, shoot := bkSetup(t, 40, 1<<20)
+	drive := testenv.MountTmpfs(t, 128<<20)
+	e.bkAdd("drive-b", drive, "hdd", "home")
+	e.appendConfig("[targets.drive-b]\nverify = \"manual\"\n[targets.library]\nverify = \"manual\"")
+
+	d := e.startDaemon()
+	d.waitLine(0, "drive-b: backup started")
+	deadline := time.Now().Add(daemonBound)
+	for len(scanTree(t, drive).files) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	testenv.Unplug(t, drive)
+	n := d.waitLine(0, "drive-b: backup FAILED")
+	// The exposed, empty mount point got nothing: no final names, no temporaries.
+	if files := scanTree(t, drive).files; len(files) != 0 {
+		t.Fatalf("files landed on the empty mount point after the unplug: %v", files)
+	}
+	noTemps(t, drive)
+	select {
+	case <-d.done:
+		t.Fatalf("daemon exited after a failed backup (code %d)", d.code)
+	default:
+	}
+	d.stop()
+	_ = n
+	// Every copy the catalog counts on drive-b was verified before the unplug;
+	// none of them is claimed for a file that is not on the (detached) drive's
+	// content — the catalog never lists more copies than the shoot has files.
+	if got := checkCatalog(t, e.home)["drive-b"]; got > len(sourceSums(t, shoot)) {
+		t.Fatalf("catalog counts %d copies on drive-b", got)
+	}
+	r := e.must(0, "log")
+	wantLine(t, r, r.stdout, "backup", "FAILED")
+}
