@@ -243,7 +243,7 @@ func explainAway(t catalog.Target, err error) awayTarget {
 func printBackup(w io.Writer, res *backup.Result, away []awayTarget, waiting []waitTarget, offsite []offsiteLine, noTargets bool, runErr error) {
 	s := res.Scan
 	fmt.Fprintf(w, "Library: %s files (%s): %d new, %d edited, %d deleted, %d unchanged.\n",
-		bkCommas(s.Files), progress.FormatBytes(s.Bytes), s.New, s.Changed, s.Deleted, s.Unchanged+s.Touched)
+		commas(s.Files), progress.FormatBytes(s.Bytes), s.New, s.Changed, s.Deleted, s.Unchanged+s.Touched)
 	for _, warn := range res.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
@@ -269,18 +269,18 @@ func printBackup(w io.Writer, res *backup.Result, away []awayTarget, waiting []w
 		}
 	}
 	for _, t := range res.Targets {
-		line := fmt.Sprintf("%s: %s copied (%s), %s kept, %s", t.Name, bkPlural(t.Copied, "file"),
-			progress.FormatBytes(t.Bytes), bkPlural(t.Versions, "old version"), bkPlural(probs[t.Name], "problem"))
+		line := fmt.Sprintf("%s: %s copied (%s), %s kept, %s", t.Name, pluralS(t.Copied, "file"),
+			progress.FormatBytes(t.Bytes), pluralS(t.Versions, "old version"), pluralS(probs[t.Name], "problem"))
 		if t.Adopted > 0 {
 			line += fmt.Sprintf(", %d already there (recorded)", t.Adopted)
 		}
 		switch t.Status {
 		case backup.StatusStopped:
-			line += fmt.Sprintf(" — STOPPED, %s not backed up", bkPlural(t.Pending, "file"))
+			line += fmt.Sprintf(" — STOPPED, %s not backed up", pluralS(t.Pending, "file"))
 		case backup.StatusPartial:
-			line += fmt.Sprintf(" — INCOMPLETE, %s not backed up", bkPlural(t.Pending, "file"))
+			line += fmt.Sprintf(" — INCOMPLETE, %s not backed up", pluralS(t.Pending, "file"))
 		case backup.StatusPaused:
-			line += fmt.Sprintf(" — PAUSED: the upload window closed; %s wait for the next window", bkPlural(t.Pending, "file"))
+			line += fmt.Sprintf(" — PAUSED: the upload window closed; %s wait for the next window", pluralS(t.Pending, "file"))
 		}
 		fmt.Fprintln(w, line)
 	}
@@ -316,7 +316,7 @@ func printBackup(w io.Writer, res *backup.Result, away []awayTarget, waiting []w
 			why = append(why, "deletions held")
 		}
 		if len(why) == 0 {
-			why = append(why, bkPlural(len(res.Problems), "problem"))
+			why = append(why, pluralS(len(res.Problems), "problem"))
 		}
 		fmt.Fprintf(w, "Backup INCOMPLETE: %s.\n", strings.Join(why, ", "))
 	}
@@ -341,26 +341,6 @@ func printBackupJSON(w io.Writer, res *backup.Result, away []awayTarget, waiting
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	enc.Encode(out)
-}
-
-// bkPlural renders "1 file", "3 files".
-func bkPlural(n int, one string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return bkCommas(n) + " " + one + "s"
-}
-
-// bkCommas renders 12000 as "12,000".
-func bkCommas(n int) string {
-	if n < 0 {
-		return "-" + bkCommas(-n)
-	}
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
 
 // limitMemory sets a soft memory limit of 32 MiB + 300 bytes per catalogued

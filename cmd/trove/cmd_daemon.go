@@ -236,20 +236,20 @@ func daemonBackup(ctx context.Context, a *app, j daemon.Job) daemon.Outcome {
 	out := daemon.Outcome{RunID: res.RunID, Status: daemon.StatusOK, Err: runErr}
 	var parts []string
 	for _, tr := range res.Targets {
-		parts = append(parts, fmt.Sprintf("%s copied (%s), %s kept", bkPlural(tr.Copied, "file"),
-			progress.FormatBytes(tr.Bytes), bkPlural(tr.Versions, "old version")))
+		parts = append(parts, fmt.Sprintf("%s copied (%s), %s kept", pluralS(tr.Copied, "file"),
+			progress.FormatBytes(tr.Bytes), pluralS(tr.Versions, "old version")))
 		if tr.Status != backup.StatusDone {
 			reason := tr.Reason
 			if reason == "" {
 				reason = tr.Name + " " + tr.Status
 			}
-			out.Problems = append(out.Problems, fmt.Sprintf("%s (%s not backed up)", reason, bkPlural(tr.Pending, "file")))
+			out.Problems = append(out.Problems, fmt.Sprintf("%s (%s not backed up)", reason, pluralS(tr.Pending, "file")))
 			if out.Cause == "" {
 				out.Cause, _, _ = strings.Cut(reason, ": ") // "drive-b is full"
 			}
 		}
 	}
-	out.Summary = fmt.Sprintf("library %s (%d new, %d edited, %d deleted); %s", bkPlural(res.Scan.Files, "file"),
+	out.Summary = fmt.Sprintf("library %s (%d new, %d edited, %d deleted); %s", pluralS(res.Scan.Files, "file"),
 		res.Scan.New, res.Scan.Changed, res.Scan.Deleted, strings.Join(parts, "; "))
 	out.Problems = append(out.Problems, res.Warnings...)
 	for _, p := range res.Problems {

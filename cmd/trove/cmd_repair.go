@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/trove-backup/trove/internal/progress"
 	"github.com/trove-backup/trove/internal/repair"
-	"github.com/trove-backup/trove/internal/verify"
 )
 
 func newRepairCmd() *cobra.Command {
@@ -130,14 +129,3 @@ func printRepair(w io.Writer, res *repair.Result, runErr error) {
 		fmt.Fprintf(w, "trove: %v\n", runErr)
 	}
 }
-
-// plural renders "1 copy" / "3 copies".
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%s %s", commas(n), many)
-}
-
-// commas renders n with thousands separators: 25165824 -> "25,165,824".
-func commas(n int) string { return verify.Commas(int64(n)) }

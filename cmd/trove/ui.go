@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/trove-backup/trove/internal/config"
+	"github.com/trove-backup/trove/internal/verify"
 )
 
 // The voice of the UI. Errors: "trove: <what failed>: <why>" and, when we
@@ -57,3 +58,18 @@ func isUsage(err error) bool {
 	}
 	return false
 }
+
+// plural counts things in words: plural(1, "copy", "copies") is "1 copy",
+// plural(12000, ...) is "12,000 copies".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return commas(n) + " " + many
+}
+
+// pluralS is plural for words that take an "s": "1 file", "3 files".
+func pluralS(n int, one string) string { return plural(n, one, one+"s") }
+
+// commas renders n with thousands separators: 25165824 -> "25,165,824".
+func commas(n int) string { return verify.Commas(int64(n)) }
