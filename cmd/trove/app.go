@@ -97,3 +97,25 @@ func newID() string {
 
 // nowFunc is the clock of the CLI (tests of pure packages inject their own).
 var nowFunc = time.Now
+
+// lookupTargets resolves target names given on the command line, in order,
+// once each; an unknown name is a usage error with a hint.
+func lookupTargets(cat *catalog.Catalog, names []string) ([]catalog.Target, error) {
+	var out []catalog.Target
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		t, err := cat.TargetByName(n)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil, &exitError{code: exitUsage, err: withHint(fmt.Errorf("unknown target %q", n), "see `trove target list`")}
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -184,26 +185,10 @@ func backupTargets(cat *catalog.Catalog, names []string) ([]catalog.Target, erro
 		}
 		return out, nil
 	}
-	var out []catalog.Target
-	seen := map[string]bool{}
-	for _, n := range names {
-		if n == catalog.LibraryName {
-			return nil, usageError("the library is what backup copies from; name the targets to back up to (see `trove target list`)")
-		}
-		if seen[n] {
-			continue
-		}
-		seen[n] = true
-		t, err := cat.TargetByName(n)
-		if errors.Is(err, catalog.ErrNotFound) {
-			return nil, &exitError{code: exitUsage, err: withHint(fmt.Errorf("unknown target %q", n), "see `trove target list`")}
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
+	if slices.Contains(names, catalog.LibraryName) {
+		return nil, usageError("the library is what backup copies from; name the targets to back up to (see `trove target list`)")
 	}
-	return out, nil
+	return lookupTargets(cat, names)
 }
 
 // explainAway turns an attach failure into one plain line.

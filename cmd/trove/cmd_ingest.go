@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -139,23 +140,8 @@ func ingestTargets(cat *catalog.Catalog, names []string) ([]catalog.Target, erro
 		}
 		return out, nil
 	}
-	var out []catalog.Target
-	seen := map[string]bool{}
-	for _, n := range names {
-		if n == catalog.LibraryName || seen[n] {
-			continue
-		}
-		seen[n] = true
-		t, err := cat.TargetByName(n)
-		if errors.Is(err, catalog.ErrNotFound) {
-			return nil, &exitError{code: exitUsage, err: withHint(fmt.Errorf("unknown target %q", n), "see `trove target list`")}
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, nil
+	// The library is always written; naming it with --to changes nothing.
+	return lookupTargets(cat, slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == catalog.LibraryName }))
 }
 
 // refreshTargets rewrites each destination's manifest, README and catalog
