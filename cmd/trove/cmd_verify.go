@@ -103,7 +103,9 @@ Exit code 1 when any problem was found.`,
 			} else {
 				printVerify(a.stdout, res, set, runErr)
 			}
-			return jobExit(cmd, runErr, !res.OK())
+			// A target that could not be read was not verified: say so in the
+			// exit code too (absent is not missing, but it is not checked).
+			return jobExit(cmd, runErr, !res.OK() || len(res.Away) > 0)
 		},
 	}
 	cmd.Flags().StringVar(&budget, "budget", "", "download at most this much from each target (e.g. 5GiB), least recently verified copies first")
@@ -384,6 +386,8 @@ func printVerify(w io.Writer, res *verify.Result, set *targetSet, runErr error) 
 		fmt.Fprintln(w, "hint: run `trove repair` to replace them from good copies")
 	case len(res.Problems) > 0:
 		fmt.Fprintf(w, "%s: all copies good, %s.\n", verdict, plural(len(res.Problems), "other problem", "other problems"))
+	case len(res.Away) > 0:
+		fmt.Fprintf(w, "%s: all good; not verified: %s (not attached).\n", verdict, strings.Join(res.Away, ", "))
 	default:
 		fmt.Fprintf(w, "%s: all good.\n", verdict)
 	}

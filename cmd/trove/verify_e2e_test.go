@@ -296,7 +296,8 @@ func TestE2EVerifyManifest(t *testing.T) {
 }
 
 // TestE2EVerifyNotAttached: an unplugged drive is skipped with one line and
-// its copies keep their state and verification time; an unknown target is
+// its copies keep their state and verification time, the exit code is 1
+// (not everything was verified); an unknown target is
 // a usage error.
 func TestE2EVerifyNotAttached(t *testing.T) {
 	f := newFleet(t, 3, 4<<10, "drive-a", "drive-b")
@@ -304,9 +305,9 @@ func TestE2EVerifyNotAttached(t *testing.T) {
 	_, _, before := copyState(t, e.home, f.files[0], "drive-b")
 	testenv.Unplug(t, f.drives["drive-b"])
 	time.Sleep(10 * time.Millisecond)
-	r := e.must(0, "verify")
+	r := e.must(1, "verify") // not everything asked for was verified: exit 1
 	wantLine(t, r, r.stdout, "drive-b: not attached, skipped (its copies keep their state)")
-	wantLine(t, r, r.stdout, "Verified 6 copies", "on 2 targets", "all good")
+	wantLine(t, r, r.stdout, "Verified 6 copies", "on 2 targets", "all good; not verified: drive-b (not attached)")
 	for _, name := range f.files {
 		s, _, v := copyState(t, e.home, name, "drive-b")
 		if s != "ok" {
