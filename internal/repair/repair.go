@@ -174,8 +174,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			cps = append(cps, catalog.Problem{Path: p.File, Target: p.Target, Message: p.Message})
 		}
 	}
-	summary := fmt.Sprintf("repaired %d copies, %d unrecoverable, %d problems", len(r.res.Repaired),
-		len(r.res.Unrecoverable), len(r.res.Problems))
+	summary := fmt.Sprintf("repaired %d of %d bad copies (%d unrecoverable, %d other problems)", len(r.res.Repaired),
+		len(r.res.Repaired)+len(r.res.Unrecoverable), len(r.res.Unrecoverable), len(r.res.Problems))
 	if err := o.Catalog.EndRun(runID, status, summary, cps, o.Now()); err != nil && runErr == nil {
 		runErr = err
 	}

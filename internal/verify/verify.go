@@ -189,12 +189,20 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		status = "interrupted"
 	case runErr != nil || len(res.Problems) > 0:
 		status = "failed"
+	case len(res.Away) > 0:
+		status = "incomplete" // some chosen targets were not attached: not checked
 	}
 	var cps []catalog.Problem
 	for _, p := range res.Problems {
 		cps = append(cps, catalog.Problem{Path: p.File, Target: p.Target, Message: p.Message})
 	}
-	summary := fmt.Sprintf("checked %d copies, %d problems", res.Checked, len(res.Problems))
+	for _, name := range res.Away {
+		cps = append(cps, catalog.Problem{Target: name, Message: "not attached: not verified"})
+	}
+	summary := fmt.Sprintf("checked %s, %s", count(res.Checked, "copy", "copies"), count(len(res.Problems), "problem", "problems"))
+	if len(res.Away) > 0 {
+		summary += fmt.Sprintf("; not attached: %s", strings.Join(res.Away, ", "))
+	}
 	if err := o.Catalog.EndRun(runID, status, summary, cps, o.Now()); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -490,4 +498,12 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// count says "1 copy", "3 copies".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return Commas(int64(n)) + " " + many
 }
