@@ -187,7 +187,7 @@ func openRecoverSource(ctx context.Context, from string, ro remoteAddFlags, flag
 		src.url = cfg.URL()
 		src.st, src.meta, src.id, src.hasID, src.device, src.close = s, s, id, true, cfg.URL(), s.Close
 	default:
-		b, dev, err := vaultBlobs(ctx, kind, from, src.opts, errw)
+		b, dev, err := vaultBlobs(ctx, kind, from, src.opts, errw, blobsRun{})
 		if err != nil {
 			return nil, remoteError(t, err)
 		}

@@ -426,7 +426,7 @@ func addRemoteTarget(cmd *cobra.Command, name, kind, rawURL, medium, location st
 			notes = append(notes, "the server does not offer fsync@openssh.com: copies are verified, but their durability rests on the server")
 		}
 	default:
-		b, dev, err := vaultBlobs(ctx, kind, rawURL, opts, a.stderr)
+		b, dev, err := vaultBlobs(ctx, kind, rawURL, opts, a.stderr, blobsRun{})
 		if err != nil {
 			return remoteError(catalog.Target{Name: name, URL: rawURL}, err)
 		}

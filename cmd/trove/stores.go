@@ -183,18 +183,25 @@ func openVault(ctx context.Context, a *app, t catalog.Target) (*attached, error)
 	if err != nil {
 		return nil, err
 	}
-	b, dev, err := vaultBlobs(ctx, t.Kind, t.URL, o, a.stderr)
+	lim := a.limiter(t.Name)
+	// For runs, large uploads resume where an interruption left them: the
+	// vault keeps their ciphertext in a spool under TROVE_HOME and owns the
+	// cleanup of unfinished uploads (KeepUploads).
+	b, dev, err := vaultBlobs(ctx, t.Kind, t.URL, o, a.stderr, blobsRun{lim: lim, resumable: true})
 	if err != nil {
 		return nil, remoteError(t, err)
 	}
-	if lim := a.limiter(t.Name); lim != nil {
-		b = pacedBlobs{Blobs: b, lim: lim}
+	if _, isS3 := b.(*s3.Blobs); lim != nil && !isS3 {
+		b = pacedBlobs{Blobs: b, lim: lim} // S3 paces on the wire (Config.Pace), keeping resumable puts
 	}
 	pass, err := vaultPassphrase(o, false, a.stderr)
 	if err != nil {
 		return nil, err
 	}
-	v, err := vault.Attach(ctx, b, pass, vault.Options{})
+	vo := vaultOptions()
+	vo.SpoolDir = filepath.Join(filepath.Dir(a.paths.Catalog), "spool")
+	vo.Logf = func(f string, args ...any) { warnf(a.stderr, f, args...) }
+	v, err := vault.Attach(ctx, b, pass, vo)
 	if err != nil {
 		return nil, remoteError(t, err)
 	}
@@ -252,7 +259,15 @@ func parseS3URL(u string) (bucket, prefix string, err error) {
 
 // vaultBlobs connects to a vault's object storage and returns it with the
 // target's URL identity.
-func vaultBlobs(ctx context.Context, kind, u string, o targetOptions, logw io.Writer) (vault.Blobs, string, error) {
+// blobsRun are the run-time settings of a vault's object storage: its
+// bandwidth limiter and whether unfinished uploads are left for the vault
+// to resume (true only when the vault gets a spool directory).
+type blobsRun struct {
+	lim       *schedule.Limiter
+	resumable bool
+}
+
+func vaultBlobs(ctx context.Context, kind, u string, o targetOptions, logw io.Writer, run blobsRun) (vault.Blobs, string, error) {
 	switch kind {
 	case catalog.KindS3:
 		bucket, prefix, err := parseS3URL(u)
@@ -267,9 +282,13 @@ func vaultBlobs(ctx context.Context, kind, u string, o targetOptions, logw io.Wr
 		if err != nil {
 			return nil, "", err
 		}
-		b, err := s3.New(ctx, s3.Config{Endpoint: ep, Bucket: bucket, Prefix: prefix, Region: o.Region,
-			AllowHTTP: o.AllowHTTP, Profile: o.Profile,
-			Logf: func(f string, args ...any) { fmt.Fprintf(logw, "warning: "+f+"\n", args...) }})
+		cfg := s3.Config{Endpoint: ep, Bucket: bucket, Prefix: prefix, Region: o.Region,
+			AllowHTTP: o.AllowHTTP, Profile: o.Profile, KeepUploads: run.resumable,
+			Logf: func(f string, args ...any) { fmt.Fprintf(logw, "warning: "+f+"\n", args...) }}
+		if run.lim != nil {
+			cfg.Pace = run.lim.Reader
+		}
+		b, err := s3.New(ctx, cfg)
 		if err != nil {
 			return nil, "", err
 		}

@@ -10,11 +10,17 @@
 // appear in error messages.
 //
 // Uploads: objects larger than the part size go up as multipart uploads
-// with a known size. A failed upload is aborted (its parts deleted); New
-// also aborts every incomplete multipart upload below the prefix, which a
-// killed process may have left. Resuming is at whole-object granularity:
-// the vault's content keys are deterministic, so a re-run skips objects
-// already present and uploads the rest from their first byte.
+// with a known size. Put aborts a failed upload (its parts deleted).
+// PutResumable (vault.Resumable) keeps a failed upload's parts so that the
+// next attempt, with the same bytes, sends only the missing parts; the
+// vault keeps the ciphertext and the upload's ID in its spool for that.
+// New aborts every incomplete multipart upload below the prefix, which a
+// killed process may have left, unless Config.KeepUploads: then
+// vault.Attach aborts those that its spool cannot resume.
+//
+// Failures of the network (a refused or cut connection, a server that
+// stops answering for Config.StallTimeout) wrap store.ErrNotAttached,
+// after minio-go's retries.
 package s3
 
 import (
@@ -27,6 +33,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -66,9 +73,28 @@ type Config struct {
 	PartSize uint64
 	// Logf receives warnings (log.Printf when nil).
 	Logf func(format string, args ...any)
-	// Transport carries the requests (minio-go's default when nil): a
-	// bandwidth limiter, a proxy, a test's request counter.
+	// Transport carries the requests (minio-go's default, with
+	// StallTimeout, when nil): a bandwidth limiter, a proxy, a test's
+	// request counter.
 	Transport http.RoundTripper
+	// StallTimeout fails a request when its connection makes no progress
+	// either way (no byte sent or received) for this long, and when a
+	// server takes this long to start answering: a hung server or a dead
+	// network (DefaultStallTimeout when 0; only with the default
+	// Transport).
+	StallTimeout time.Duration
+	// MaxRetries is how many times a failing request is tried (minio-go's
+	// default, 10, when 0; with growing pauses of at most a second).
+	MaxRetries int
+	// Pace, when set, paces the bytes sent to the server (request bodies:
+	// every upload, plain or resumable), e.g. a bandwidth limiter's
+	// Reader. Pacing here rather than around the Blobs keeps local reads
+	// (checking the parts of a resumed upload) at disk speed.
+	Pace func(ctx context.Context, r io.Reader) io.Reader
+	// KeepUploads leaves incomplete multipart uploads to the vault, whose
+	// Attach aborts those it cannot resume (set it together with
+	// vault.Options.SpoolDir); otherwise New aborts them all.
+	KeepUploads bool
 }
 
 // Blobs is a bucket prefix. It is safe for concurrent use.
@@ -118,7 +144,7 @@ func ParseEndpoint(endpoint string, allowHTTP bool) (hostport string, secure, lo
 
 // New connects to the bucket, checks that it exists and that the
 // credentials work, and aborts incomplete multipart uploads below the
-// prefix.
+// prefix (unless cfg.KeepUploads).
 func New(ctx context.Context, cfg Config) (*Blobs, error) {
 	logf := cfg.Logf
 	if logf == nil {
@@ -148,7 +174,20 @@ func New(ctx context.Context, cfg Config) (*Blobs, error) {
 			secret = v.SecretAccessKey
 		}
 	}
-	c, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: cfg.Region, Transport: cfg.Transport})
+	tr := cfg.Transport
+	if tr == nil {
+		stall := cfg.StallTimeout
+		if stall <= 0 {
+			stall = DefaultStallTimeout
+		}
+		if tr, err = transport(secure, stall); err != nil {
+			return nil, fmt.Errorf("S3 endpoint %s: %w", host, err)
+		}
+	}
+	if cfg.Pace != nil {
+		tr = pacedTransport{rt: tr, pace: cfg.Pace}
+	}
+	c, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: cfg.Region, Transport: tr, MaxRetries: cfg.MaxRetries})
 	if err != nil {
 		return nil, fmt.Errorf("S3 endpoint %s: %s", host, scrub(err.Error(), secret))
 	}
@@ -179,6 +218,9 @@ func New(ctx context.Context, cfg Config) (*Blobs, error) {
 		}
 		cancel()
 		return nil, fmt.Errorf("bucket %s on %s does not exist: %w", cfg.Bucket, host, store.ErrNotAttached)
+	}
+	if cfg.KeepUploads {
+		return b, nil
 	}
 	if n, err := b.AbortIncomplete(ctx); err != nil {
 		logf("warning: %v", err)
@@ -318,8 +360,7 @@ func (b *Blobs) Delete(ctx context.Context, key string) error {
 // key never shows in the message.
 func (b *Blobs) wrap(op, key string, err error) error {
 	what := op + " " + b.label + key
-	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	if errors.Is(err, context.Canceled) || isCtxDeadline(err) {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	resp := minio.ToErrorResponse(err)
@@ -338,7 +379,44 @@ func (b *Blobs) wrap(op, key string, err error) error {
 	if resp.StatusCode == 401 || resp.StatusCode == 403 {
 		return fmt.Errorf("%s: %s: %w", what, msg, ErrAccessDenied)
 	}
+	if resp.StatusCode == 0 {
+		if why := netFailure(err); why != "" {
+			return fmt.Errorf("%s: %s (%s): %w", what, why, msg, store.ErrNotAttached)
+		}
+	}
 	return &scrubbed{msg: what + ": " + msg, err: err, secret: b.secret}
+}
+
+// netFailure says how err is a failure to reach the server ("" when it
+// is not one).
+func netFailure(err error) string {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return "the S3 server stopped answering"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "the S3 server refused the connection"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		strings.Contains(err.Error(), "server closed idle connection"): // net/http's unexported errServerClosedIdle
+		return "the connection to the S3 server was cut"
+	case errors.As(err, new(*net.OpError)), errors.As(err, new(*net.DNSError)):
+		return "the S3 server is unreachable"
+	case minio.IsNetworkOrHostDown(err, false):
+		return "the connection to the S3 server was lost"
+	}
+	return ""
+}
+
+// isCtxDeadline tells the caller's context running out from a network
+// timeout (some of which also match context.DeadlineExceeded with
+// errors.Is).
+func isCtxDeadline(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err == context.DeadlineExceeded {
+			return true
+		}
+	}
+	return false
 }
 
 // scrubbed keeps the cause for errors.Is/As while its message is the

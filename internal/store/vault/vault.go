@@ -21,7 +21,10 @@
 // from the backend (GET, decrypt, hash) and only then records the name in a
 // new index log object. Objects are written whole (Blobs.Put is atomic), so
 // an interrupted upload leaves the index as it was; a re-run finds content
-// already uploaded and skips it.
+// already uploaded and skips it. With Options.SpoolDir and a Resumable
+// Blobs, a large object's ciphertext stays in the spool until its upload
+// finishes, so that an interrupted upload continues from the parts on the
+// server (resume.go).
 //
 // One process writes a vault at a time (Trove's run lock); readers may run
 // concurrently and see the index as of Attach or Reload.
@@ -36,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"maps"
 	"slices"
 	"strings"
@@ -79,6 +83,18 @@ type Options struct {
 	CompactAfter int
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// SpoolDir keeps the ciphertext of large content objects until their
+	// upload finishes, so that an interrupted upload continues from the
+	// parts already on the server (with a Blobs that is Resumable; Trove
+	// sets $TROVE_HOME/spool). It holds only ciphertext, mode 0600, at
+	// most the objects in flight. "" disables resuming: an interrupted
+	// upload starts again from its first byte.
+	SpoolDir string
+	// SpoolMaxAge is how long a pending upload is kept for resuming
+	// (DefaultSpoolMaxAge when 0); Attach aborts older ones.
+	SpoolMaxAge time.Duration
+	// Logf receives notices and warnings (log.Printf when nil).
+	Logf func(format string, args ...any)
 }
 
 type header struct {
@@ -112,6 +128,8 @@ type Vault struct {
 	stale   []string         // superseded index objects to delete
 	snap    string           // current snapshot object ("" when none)
 	stamp   int64            // last index stamp used
+
+	uploading map[string]chan struct{} // content keys being uploaded (lockKey)
 }
 
 var (
@@ -152,7 +170,10 @@ func Init(ctx context.Context, b Blobs, passphrase string, opt Options) error {
 	return nil
 }
 
-// Attach opens the vault on b with passphrase and loads its index. A
+// Attach opens the vault on b with passphrase and loads its index. When b
+// is Resumable it also aborts every unfinished upload that no pending
+// upload in Options.SpoolDir can continue (all of them without a
+// SpoolDir), so no orphan parts stay billed; it tidies the spool. A
 // missing vault.json wraps store.ErrNotAttached, a wrong passphrase is
 // ErrWrongPassphrase, and an unreadable index object wraps store.ErrCorrupt.
 func Attach(ctx context.Context, b Blobs, passphrase string, opt Options) (*Vault, error) {
@@ -161,6 +182,12 @@ func Attach(ctx context.Context, b Blobs, passphrase string, opt Options) (*Vaul
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.SpoolMaxAge <= 0 {
+		opt.SpoolMaxAge = DefaultSpoolMaxAge
+	}
+	if opt.Logf == nil {
+		opt.Logf = log.Printf
 	}
 	rc, err := b.Get(ctx, vaultFile)
 	if errors.Is(err, store.ErrNotExist) {
@@ -191,10 +218,11 @@ func Attach(ctx context.Context, b Blobs, passphrase string, opt Options) (*Vaul
 	if err != nil {
 		return nil, fmt.Errorf("derive vault keys: %w", err)
 	}
-	v := &Vault{b: b, opt: opt, k: k}
+	v := &Vault{b: b, opt: opt, k: k, uploading: map[string]chan struct{}{}}
 	if err := v.Reload(ctx); err != nil {
 		return nil, err
 	}
+	v.tidySpool(ctx)
 	return v, nil
 }
 

@@ -545,3 +545,27 @@ func TestFormatReadableWithAgeAlone(t *testing.T) {
 		t.Fatal("content differs")
 	}
 }
+
+// TestSpoolNeedsResumableBlobs: a SpoolDir with a Blobs that cannot resume
+// (a folder, rclone) changes nothing: large objects are encrypted into
+// unlinked temporary files and the spool stays empty.
+func TestSpoolNeedsResumableBlobs(t *testing.T) {
+	ctx := context.Background()
+	b := vault.DirBlobs{Dir: t.TempDir()}
+	if err := vault.Init(ctx, b, pass, fast); err != nil {
+		t.Fatal(err)
+	}
+	spool := filepath.Join(t.TempDir(), "spool")
+	v, err := vault.Attach(ctx, b, pass, vault.Options{TempDir: t.TempDir(), SpoolDir: spool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("large photo "), 3<<20)
+	storetest.Put(t, v, "a/big.tif", data)
+	if got := storetest.Get(t, v, "a/big.tif"); !bytes.Equal(got, data) {
+		t.Fatal("round trip differs")
+	}
+	if _, err := os.Stat(spool); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("spool made for a Blobs that cannot resume: %v", err)
+	}
+}

@@ -22,7 +22,19 @@ func (v *Vault) Create(ctx context.Context, name string, size int64) (store.Writ
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := v.tempFile()
+	// A large object is encrypted into the upload spool, so that an
+	// interrupted upload can continue with the same ciphertext.
+	spool := false
+	if r, ok := v.spooling(); ok && paddedLen(size) >= r.ResumeMin() {
+		spool = true
+	}
+	var f *os.File
+	var err error
+	if spool {
+		f, err = v.spoolTemp()
+	} else {
+		f, err = v.tempFile()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +43,7 @@ func (v *Vault) Create(ctx context.Context, name string, size int64) (store.Writ
 		v.dropTemp(f)
 		return nil, err
 	}
-	return &writer{v: v, ctx: ctx, name: name, f: f, s: s}, nil
+	return &writer{v: v, ctx: ctx, name: name, f: f, s: s, spool: spool}, nil
 }
 
 type writer struct {
@@ -48,6 +60,9 @@ type writer struct {
 	sealed    bool // encryption finished: sum and n are known
 	sum       digest.Sum
 	n         int64
+	spool     bool // f is in the upload spool (a large object)
+	claimed   bool // f became the content's spool file: Abort keeps it
+	rec       spoolRec
 }
 
 func (w *writer) Write(p []byte) (int, error) {
@@ -122,27 +137,8 @@ func (w *writer) Commit(ctx context.Context, want digest.Sum) (store.Receipt, er
 	}()
 
 	key := v.k.contentKey(sum)
-	verified := false
-	if _, err := v.b.Stat(ctx, key); err == nil {
-		// Dedup: the content is there; it counts once it reads back.
-		verified = v.readBack(ctx, key, n, sum) == nil
-	} else if !errors.Is(err, store.ErrNotExist) {
-		return store.Receipt{}, fmt.Errorf("commit %s: look up content: %w", w.name, err)
-	}
-	if !verified {
-		size, err := w.f.Seek(0, io.SeekEnd)
-		if err == nil {
-			_, err = w.f.Seek(0, io.SeekStart)
-		}
-		if err != nil {
-			return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
-		}
-		if err := v.b.Put(ctx, key, w.f, size); err != nil {
-			return store.Receipt{}, fmt.Errorf("commit %s: upload: %w", w.name, err)
-		}
-		if err := v.readBack(ctx, key, n, sum); err != nil {
-			return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
-		}
+	if err := w.upload(ctx, key, n, sum); err != nil {
+		return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
 	}
 	at := v.opt.Now()
 	v.ixMu.Lock()
@@ -152,8 +148,72 @@ func (w *writer) Commit(ctx context.Context, want digest.Sum) (store.Receipt, er
 		return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
 	}
 	w.done, w.committed = true, true
-	v.dropTemp(w.f)
+	w.close()
 	return store.Receipt{Stored: key, Sum: sum, Size: n, VerifiedAt: v.opt.Now()}, nil
+}
+
+// upload makes sure the content object key holds this writer's content,
+// read back from the backend: a present object that reads back is reused
+// (dedup), else the ciphertext is uploaded (resumably for a spooled
+// object) and read back.
+func (w *writer) upload(ctx context.Context, key string, n int64, sum digest.Sum) error {
+	v := w.v
+	unlock, err := v.lockKey(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := v.b.Stat(ctx, key); err == nil {
+		// Dedup: the content is there; it counts once it reads back.
+		if v.readBack(ctx, key, n, sum) == nil {
+			if w.spool {
+				// An earlier attempt finished (its answer lost) or
+				// another name holds the content: its spool is done.
+				v.dropSpool(ctx, key)
+			}
+			return nil
+		}
+	} else if !errors.Is(err, store.ErrNotExist) {
+		return fmt.Errorf("look up content: %w", err)
+	}
+	size, err := w.f.Seek(0, io.SeekEnd)
+	if err == nil {
+		_, err = w.f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		return err
+	}
+	if r, ok := v.spooling(); ok && w.spool {
+		if !w.claimed {
+			f, rec, err := v.claimSpool(key, w.f, size)
+			if err != nil {
+				return err
+			}
+			w.f, w.claimed, w.rec = f, true, rec
+		}
+		if err := v.putSpooled(ctx, r, key, w.f, &w.rec); err != nil {
+			return fmt.Errorf("upload (the next attempt continues it): %w", err)
+		}
+		// Finished either way: ciphertext that does not read back must
+		// not be resumed.
+		dp, rp := v.spoolPaths(key)
+		os.Remove(rp)
+		os.Remove(dp)
+		return v.readBack(ctx, key, n, sum)
+	}
+	if err := v.b.Put(ctx, key, w.f, size); err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	return v.readBack(ctx, key, n, sum)
+}
+
+// close releases the writer's file; a claimed spool file stays on disk.
+func (w *writer) close() {
+	if w.claimed {
+		w.f.Close()
+	} else {
+		w.v.dropTemp(w.f)
+	}
 }
 
 // readBack downloads the object and checks it decrypts to n bytes with
@@ -181,7 +241,7 @@ func (w *writer) Abort() error {
 	defer w.mu.Unlock()
 	if !w.done {
 		w.done = true
-		w.v.dropTemp(w.f)
+		w.close()
 	}
 	return nil
 }
