@@ -328,10 +328,14 @@ func printBackupJSON(w io.Writer, res *backup.Result, away []awayTarget, waiting
 	enc.Encode(out)
 }
 
-// limitMemory sets a soft memory limit of 32 MiB + 300 bytes per catalogued
-// file (unless GOMEMLIMIT is set): the live data of a backup grows with the
-// library, and without a limit the garbage collector lets the heap reach
-// twice that.
+// limitMemory sets a soft limit on Go's memory (unless GOMEMLIMIT is set)
+// so that the whole process stays within 32 MiB + 300 bytes per catalogued
+// file: the live data of a backup grows with the library, and without a
+// limit the garbage collector lets the heap reach twice that. About 20 MiB
+// of the process is not Go's (the binary's code, SQLite's page cache), so
+// Go gets 12 MiB + 300 bytes per file, and never less than 32 MiB: below
+// the live heap (copy buffers of a first backup) a limit only makes the
+// collector run all the time.
 func limitMemory(a *app) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
@@ -340,7 +344,7 @@ func limitMemory(a *app) {
 	if err != nil {
 		return
 	}
-	debug.SetMemoryLimit(32<<20 + 300*int64(n))
+	debug.SetMemoryLimit(max(32<<20, 12<<20+300*int64(n)))
 }
 
 func anyPaused(res *backup.Result) bool {

@@ -17,7 +17,6 @@ import (
 	"github.com/trove-backup/trove/internal/digest"
 	"github.com/trove-backup/trove/internal/media"
 	"github.com/trove-backup/trove/internal/progress"
-	"github.com/trove-backup/trove/internal/store"
 )
 
 // maxTargets is how many targets one run handles (one bit each in entry.has).
@@ -30,12 +29,11 @@ const (
 	fReady                     // in the library with known content: back it up
 )
 
-// entry is the compact in-memory view of one catalog file (about 150 bytes
-// with its map slot), so a library of a million files fits in a few hundred
-// MiB and a no-change run reads nothing but the directory tree.
+// entry is the compact in-memory view of one catalog file (88 bytes and
+// its path), so a library of a million files fits in about 150 MiB and a
+// no-change run reads nothing but the directory tree.
 type entry struct {
 	path     string
-	stored   string // the library's stored name when it differs from path
 	id       int64
 	sum      digest.Sum
 	libSize  int64 // catalog's stat hint (-1: unknown)
@@ -44,9 +42,17 @@ type entry struct {
 	flags    uint8
 }
 
-func (e *entry) storedName() string {
-	if e.stored != "" {
-		return e.stored
+func (r *runner) setStored(id int64, stored string) {
+	if r.storedNames == nil {
+		r.storedNames = make(map[int64]string)
+	}
+	r.storedNames[id] = stored
+}
+
+// storedName is the name of e's file in the library's store.
+func (r *runner) storedName(e *entry) string {
+	if s, ok := r.storedNames[e.id]; ok {
+		return s
 	}
 	return e.path
 }
@@ -56,8 +62,16 @@ type runner struct {
 	res     *Result
 	libRoot *os.Root
 
+	// entries: the catalog's files in path order, then files added by
+	// this run.
 	entries []entry
-	byPath  map[string]int32
+	// storedNames: the library's stored name of a file (by ID) when it
+	// differs from its path (a library on a drive with restricted names).
+	// Written during the scan only.
+	storedNames map[int64]string
+	// deleted: IDs of the files deleted from the library, in path order
+	// (set after the scan; their copies move to versions areas).
+	deleted []int64
 	// scanChanged: the scan recorded something, so target manifests and
 	// catalog snapshots are out of date.
 	scanChanged bool
@@ -70,46 +84,6 @@ func (r *runner) problem(p Problem) {
 	r.res.Problems = append(r.res.Problems, p)
 	r.mu.Unlock()
 	r.o.Sink.Emit(progress.Event{Kind: progress.Problem, File: p.File, Dest: p.Dest, Err: p.Err})
-}
-
-// loadIndex reads the catalog's files and which targets hold counting copies.
-func (r *runner) loadIndex(ctx context.Context) error {
-	// Sized up front: growing a slice and a map of 100,000 entries by
-	// doubling briefly holds both the old and the new backing arrays.
-	n, err := r.o.Catalog.FileCount()
-	if err != nil {
-		return err
-	}
-	r.entries = make([]entry, 0, n)
-	r.byPath = make(map[string]int32, n)
-	err = r.o.Catalog.ScanIndex(ctx, func(ie catalog.IndexEntry) error {
-		e := entry{path: ie.Path, id: ie.ID, sum: ie.Sum, libSize: ie.LibSize, libMtime: ie.LibMtimeNs}
-		if ie.Deleted {
-			e.flags |= fDeleted
-		}
-		r.byPath[e.path] = int32(len(r.entries))
-		r.entries = append(r.entries, e)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	byID := make(map[int64]int32, len(r.entries))
-	for i := range r.entries {
-		byID[r.entries[i].id] = int32(i)
-	}
-	for i, d := range r.o.Targets {
-		bit := uint64(1) << i
-		err := r.o.Catalog.VerifiedCopies(ctx, d.Target.ID, func(id int64, sum digest.Sum) {
-			if k, ok := byID[id]; ok && r.entries[k].sum == sum {
-				r.entries[k].has |= bit
-			}
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // hashItem is a library file to read: new, changed, or back after a deletion.
@@ -131,85 +105,29 @@ func skipLibrary(name string) bool {
 	return name == "README.txt" || media.IsJunk(name, false)
 }
 
-// walked is one file found by the library walk.
-type walked struct {
-	name, stored string // stored is "" when equal to name
-	size, mtime  int64
-}
-
-// walk lists the library's files.
-func (r *runner) walk(ctx context.Context) ([]walked, error) {
-	n, _ := r.o.Catalog.FileCount() // the library usually holds about what the catalog knows
-	out := make([]walked, 0, n+n/16)
-	err := r.o.Library.Store.Walk(ctx, "", func(info store.Info) error {
-		if skipLibrary(info.Name) {
-			return nil
-		}
-		w := walked{name: info.Name, size: info.Size, mtime: info.ModTime.UnixNano()}
-		if info.Stored != info.Name {
-			w.stored = info.Stored
-		}
-		out = append(out, w)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read the library %s: %w", r.o.LibraryDir, err)
-	}
-	return out, nil
-}
-
-// scan walks the library (while the catalog's index loads) and brings the
-// catalog up to date with it.
+// scan walks the library and brings the catalog up to date with it.
 func (r *runner) scan(ctx context.Context) error {
 	root, err := os.OpenRoot(r.o.LibraryDir)
 	if err != nil {
 		return fmt.Errorf("open library %s: %w", r.o.LibraryDir, err)
 	}
 	r.libRoot = root // closed with the process; Run's callers are short-lived
-	var files []walked
-	var walkErr error
-	walkDone := make(chan struct{})
-	go func() {
-		defer close(walkDone)
-		files, walkErr = r.walk(ctx)
-	}()
-	idxErr := r.loadIndex(ctx)
-	<-walkDone
-	if idxErr != nil {
-		return idxErr
+	work, err := r.join(ctx)
+	if err != nil {
+		return err
 	}
-	if walkErr != nil {
-		return walkErr
-	}
-	sc := &r.res.Scan
-	var work []*hashItem
-	for _, w := range files {
-		sc.Files++
-		sc.Bytes += w.size
-		stored := w.stored
-		if stored == "" {
-			stored = w.name
-		}
-		k, ok := r.byPath[w.name]
-		if !ok {
-			work = append(work, &hashItem{idx: -1, name: w.name, stored: stored, size: w.size, mtime: time.Unix(0, w.mtime)})
-			continue
-		}
-		e := &r.entries[k]
-		e.flags |= fSeen
-		e.stored = w.stored
-		if e.flags&fDeleted == 0 && e.libSize == w.size && e.libMtime == w.mtime {
-			e.flags |= fReady
-			sc.Unchanged++
-			continue
-		}
-		work = append(work, &hashItem{idx: k, name: w.name, stored: stored, size: w.size, mtime: time.Unix(0, w.mtime)})
-	}
-	files = nil
 	if err := r.hashAll(ctx, work); err != nil {
 		return err
 	}
-	return r.deletions(ctx)
+	if err := r.deletions(ctx); err != nil {
+		return err
+	}
+	for i := range r.entries {
+		if r.entries[i].flags&fDeleted != 0 {
+			r.deleted = append(r.deleted, r.entries[i].id)
+		}
+	}
+	return nil
 }
 
 // hashAll reads new and changed library files (several at once) and records
@@ -383,12 +301,10 @@ func (s *scanRecorder) flush(ctx context.Context) error {
 			return err
 		}
 		for i, it := range s.items {
-			stored := ""
 			if it.stored != it.name {
-				stored = it.stored
+				r.setStored(ids[i], it.stored)
 			}
-			r.byPath[it.name] = int32(len(r.entries))
-			r.entries = append(r.entries, entry{path: it.name, stored: stored, id: ids[i], sum: it.sum,
+			r.entries = append(r.entries, entry{path: it.name, id: ids[i], sum: it.sum,
 				libSize: it.size, libMtime: it.mtime.UnixNano(), flags: fSeen | fReady})
 		}
 		r.res.Scan.New += len(s.files)

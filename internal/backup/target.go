@@ -114,7 +114,7 @@ func (r *runner) backupTarget(ctx context.Context, i int) TargetResult {
 // moveDeleted moves copies of files deleted from the library into the
 // target's versions area.
 func (t *targetRun) moveDeleted() {
-	dels, err := t.r.o.Catalog.CopiesOfDeleted(t.ctx, t.d.Target.ID)
+	dels, err := t.r.o.Catalog.CopiesOfDeleted(t.ctx, t.d.Target.ID, t.r.deleted)
 	if err != nil {
 		t.stop(err)
 		return
@@ -275,7 +275,7 @@ func (t *targetRun) settle(e *entry, info store.Info, buf []byte) (done bool, er
 // copy streams e from the library to the target, hashing the source bytes,
 // and commits with a device read-back.
 func (t *targetRun) copy(e *entry, buf []byte) (store.Receipt, error) {
-	f, err := t.r.libRoot.Open(e.storedName())
+	f, err := t.r.libRoot.Open(t.r.storedName(e))
 	if err != nil {
 		return store.Receipt{}, fmt.Errorf("cannot read it from the library: %w", unwrapPath(err))
 	}
