@@ -145,7 +145,7 @@ func runRecover(cmd *cobra.Command, from, to string, ro remoteAddFlags) error {
 // openRecoverSource opens the target named by --from, trusting its
 // identity (whatever it is: there is no catalog to compare with yet).
 func openRecoverSource(ctx context.Context, from string, ro remoteAddFlags, flagsSet bool, errw io.Writer) (*recoverSource, error) {
-	kind := kindOfURL(from)
+	kind := ro.kindFor(from)
 	src := &recoverSource{kind: kind}
 	var err error
 	if kind != catalog.KindFolder {
@@ -177,6 +177,10 @@ func openRecoverSource(ctx context.Context, from string, ro remoteAddFlags, flag
 			return nil, &exitError{code: exitUsage, err: err}
 		}
 		id, err := sftp.ReadIdentity(ctx, cfg)
+		if errors.Is(err, store.ErrNotAttached) && !errors.Is(err, sftp.ErrUnknownHost) {
+			return nil, withHint(fmt.Errorf("%s holds no plain Trove target: %w", cfg.URL(), err),
+				"if it holds an encrypted vault (target added with --encrypt), add --encrypt")
+		}
 		if err != nil {
 			return nil, remoteError(t, err)
 		}

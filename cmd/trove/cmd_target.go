@@ -49,7 +49,8 @@ and FAT32's 4 GiB file limit is enforced with a clear error.
 
 Off-site targets are given by URL (see docs/offsite.md):
   s3://BUCKET/PREFIX --endpoint https://HOST   an encrypted vault in an S3-compatible bucket
-  sftp://USER@HOST[:PORT]/PATH                 a folder on a server over SFTP (plain layout)
+  sftp://USER@HOST[:PORT]/PATH                 a folder on a server over SFTP (plain layout;
+                                               with --encrypt: an encrypted vault instead)
   rclone:REMOTE:PATH                           an encrypted vault on an rclone remote
 The medium defaults to cloud (s3, rclone) or nas (sftp). S3 credentials come from
 AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the AWS credentials files, never from the command
@@ -59,6 +60,7 @@ path is remembered) or a prompt (asked twice when the vault is created).`,
   trove target add nas /mnt/nas/photos --medium nas --location studio
   trove target add vault s3://my-bucket/trove --endpoint https://s3.eu-central-003.backblazeb2.com --location cloud
   trove target add friend sftp://ann@nas.example.net/volume1/trove --location friends-studio
+  trove target add offsite sftp://ann@backup.example.net/trove --encrypt --location brother
   trove target add dropbox rclone:dropbox:Trove --location cloud`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,7 +68,7 @@ path is remembered) or a prompt (asked twice when the vault is created).`,
 			if !targetName.MatchString(name) || name == catalog.LibraryName {
 				return usageError("target name %q: use letters, digits, '.', '-' or '_' (not %q)", name, catalog.LibraryName)
 			}
-			if kind := kindOfURL(dir); kind != catalog.KindFolder {
+			if kind := ro.kindFor(dir); kind != catalog.KindFolder {
 				return addRemoteTarget(cmd, name, kind, dir, medium, location, ingest, ro)
 			}
 			if ro.set(cmd) {
@@ -272,7 +274,17 @@ func isWithin(p, dir string) bool {
 // remoteAddFlags are the options of `trove target add` for URL targets.
 type remoteAddFlags struct {
 	endpoint, region, profile, passphraseFile, keyFile, knownHosts, rcloneConfig string
-	allowHTTP                                                                    bool
+	allowHTTP, encrypt                                                           bool
+}
+
+// kindFor is the target kind of an address: an sftp:// address with
+// --encrypt holds an encrypted vault instead of plain files.
+func (r *remoteAddFlags) kindFor(u string) string {
+	k := kindOfURL(u)
+	if k == catalog.KindSFTP && r.encrypt {
+		return catalog.KindSFTPVault
+	}
+	return k
 }
 
 func (r *remoteAddFlags) flags(cmd *cobra.Command) {
@@ -285,6 +297,7 @@ func (r *remoteAddFlags) flags(cmd *cobra.Command) {
 	f.StringVar(&r.keyFile, "key-file", "", "sftp: private key file (default: the SSH agent, then ~/.ssh/id_*)")
 	f.StringVar(&r.knownHosts, "known-hosts", "", "sftp: known_hosts file (default ~/.ssh/known_hosts)")
 	f.StringVar(&r.rcloneConfig, "rclone-config", "", "rclone: rclone's config file (default rclone's own)")
+	f.BoolVar(&r.encrypt, "encrypt", false, "sftp: keep an encrypted vault on the server instead of plain files")
 }
 
 // set reports whether any remote-only flag was given.
@@ -314,9 +327,12 @@ func (r *remoteAddFlags) options(kind string) (targetOptions, error) {
 				return o, &exitError{code: exitUsage, err: err}
 			}
 		}
-	case catalog.KindSFTP:
-		if r.endpoint != "" || r.region != "" || r.allowHTTP || r.profile != "" || r.rcloneConfig != "" || r.passphraseFile != "" {
-			return o, bad("--endpoint/--region/--allow-http/--profile/--rclone-config/--passphrase-file")
+	case catalog.KindSFTP, catalog.KindSFTPVault:
+		if r.endpoint != "" || r.region != "" || r.allowHTTP || r.profile != "" || r.rcloneConfig != "" {
+			return o, bad("--endpoint/--region/--allow-http/--profile/--rclone-config")
+		}
+		if kind == catalog.KindSFTP && r.passphraseFile != "" {
+			return o, usageError("--passphrase-file is for encrypted targets: add --encrypt to keep a vault on the server")
 		}
 		if o.KeyFile, err = absPath(r.keyFile); err != nil {
 			return o, err
@@ -325,6 +341,9 @@ func (r *remoteAddFlags) options(kind string) (targetOptions, error) {
 			return o, err
 		}
 	case catalog.KindRclone:
+		if r.encrypt {
+			return o, bad("--encrypt (rclone and s3 targets are always encrypted)")
+		}
 		if r.endpoint != "" || r.region != "" || r.allowHTTP || r.profile != "" || r.keyFile != "" || r.knownHosts != "" {
 			return o, bad("--endpoint/--region/--allow-http/--profile/--key-file/--known-hosts")
 		}
@@ -354,7 +373,7 @@ func addRemoteTarget(cmd *cobra.Command, name, kind, rawURL, medium, location st
 	}
 	if medium == "" {
 		medium = "cloud"
-		if kind == catalog.KindSFTP {
+		if kind == catalog.KindSFTP || kind == catalog.KindSFTPVault {
 			medium = "nas"
 		}
 	}
@@ -375,7 +394,7 @@ func addRemoteTarget(cmd *cobra.Command, name, kind, rawURL, medium, location st
 		_, _, err = parseS3URL(rawURL)
 	case catalog.KindRclone:
 		_, err = rclone.ParseURL(rawURL)
-	case catalog.KindSFTP:
+	case catalog.KindSFTP, catalog.KindSFTPVault:
 		_, err = sftp.ParseURL(rawURL)
 	}
 	if err != nil {
@@ -426,6 +445,15 @@ func addRemoteTarget(cmd *cobra.Command, name, kind, rawURL, medium, location st
 			notes = append(notes, "the server does not offer fsync@openssh.com: copies are verified, but their durability rests on the server")
 		}
 	default:
+		if kind == catalog.KindSFTPVault {
+			cfg, err := sftpConfig(rawURL, opts)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			if _, err := sftp.PrepareBlobs(ctx, cfg); err != nil { // the folder on the server
+				return remoteError(catalog.Target{Name: name, URL: rawURL}, err)
+			}
+		}
 		b, dev, err := vaultBlobs(ctx, kind, rawURL, opts, a.stderr, blobsRun{})
 		if err != nil {
 			return remoteError(catalog.Target{Name: name, URL: rawURL}, err)
@@ -503,6 +531,8 @@ func kindWords(kind string) string {
 		return "encrypted vault on S3"
 	case catalog.KindRclone:
 		return "encrypted vault through rclone"
+	case catalog.KindSFTPVault:
+		return "encrypted vault over SFTP"
 	case catalog.KindSFTP:
 		return "SFTP, plain files"
 	}

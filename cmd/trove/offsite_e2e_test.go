@@ -203,6 +203,45 @@ func TestE2EOffsiteSFTP(t *testing.T) {
 	ne.must(0, "verify", "nas")
 }
 
+// TestE2EOffsiteSFTPEncrypted: an encrypted vault on an SFTP server
+// (--encrypt): the same cycle as the plain one, nothing readable on the
+// server, and recover needs --encrypt (without it, a hint says so).
+func TestE2EOffsiteSFTPEncrypted(t *testing.T) {
+	env := needEnv(t, "TROVE_TEST_SFTP_ADDR", "TROVE_TEST_SFTP_USER", "TROVE_TEST_SFTP_KEY", "TROVE_TEST_SFTP_KNOWN_HOSTS", "TROVE_TEST_SFTP_DIR")
+	f := newFleet(t, 4, 100<<10, "drive-a")
+	e := f.e
+	vaultEnv(e)
+	dir := filepath.Join(env["TROVE_TEST_SFTP_DIR"], fmt.Sprintf("e2e-enc-%d", time.Now().UnixNano()))
+	url := "sftp://" + env["TROVE_TEST_SFTP_USER"] + "@" + env["TROVE_TEST_SFTP_ADDR"] + dir
+	e.env = append(e.env, "SSH_AUTH_SOCK=")
+	keys := []string{"--key-file", env["TROVE_TEST_SFTP_KEY"], "--known-hosts", env["TROVE_TEST_SFTP_KNOWN_HOSTS"]}
+	r := e.must(0, append([]string{"target", "add", "offsite", url, "--encrypt", "--location", "brother"}, keys...)...)
+	wantLine(t, r, r.stdout, "Added target offsite: "+url+" (nas, at brother, encrypted vault over SFTP)")
+	offsiteCommon(t, f, "offsite")
+	// Nothing on the server names a file, a project or holds plain bytes.
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		for _, name := range f.files {
+			base := filepath.Base(name)
+			if strings.Contains(p, base) || strings.Contains(string(b), base) || strings.Contains(p, "Shoot") {
+				t.Errorf("%s on the server reveals %q", p, base)
+			}
+		}
+		return nil
+	})
+	fresh := *e
+	fresh.env = append(append([]string(nil), e.env...), "TROVE_HOME="+filepath.Join(t.TempDir(), "home")) // the last value wins
+	r = fresh.run(append([]string{"recover", "--from", url, "--to", filepath.Join(t.TempDir(), "x")}, keys...)...)
+	if r.code == 0 || !strings.Contains(r.stderr, "add --encrypt") {
+		t.Errorf("recover without --encrypt: %s", r)
+	}
+	ne := recoverFrom(t, f, append([]string{"--from", url, "--encrypt"}, keys...)...)
+	ne.must(0, "verify", "offsite")
+}
+
 // rcloneEnv writes an rclone config with a local remote "lr" and returns
 // the URL of a fresh folder on it.
 func rcloneEnv(t *testing.T, e *e2eEnv) (url, dir string) {

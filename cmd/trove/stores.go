@@ -35,21 +35,24 @@ import (
 
 // targetKinds registers every target kind: how to open one for a run.
 var targetKinds = map[string]func(ctx context.Context, a *app, t catalog.Target) (*attached, error){
-	catalog.KindLibrary: openFolder,
-	catalog.KindFolder:  openFolder,
-	catalog.KindSFTP:    openSFTP,
-	catalog.KindS3:      openVault,
-	catalog.KindRclone:  openVault,
+	catalog.KindLibrary:   openFolder,
+	catalog.KindFolder:    openFolder,
+	catalog.KindSFTP:      openSFTP,
+	catalog.KindS3:        openVault,
+	catalog.KindRclone:    openVault,
+	catalog.KindSFTPVault: openVault,
 }
 
 // isRemote reports whether a kind is reached over the network (it has a URL
 // instead of a folder path, and no drive to plug in).
 func isRemote(kind string) bool {
-	return kind == catalog.KindSFTP || kind == catalog.KindS3 || kind == catalog.KindRclone
+	return kind == catalog.KindSFTP || isVault(kind)
 }
 
 // isVault reports whether a kind holds an encrypted vault.
-func isVault(kind string) bool { return kind == catalog.KindS3 || kind == catalog.KindRclone }
+func isVault(kind string) bool {
+	return kind == catalog.KindS3 || kind == catalog.KindRclone || kind == catalog.KindSFTPVault
+}
 
 // kindOfURL tells the target kind from what the user typed: s3://…,
 // sftp://…, rclone:REMOTE:PATH, else a folder path.
@@ -209,7 +212,11 @@ func openVault(ctx context.Context, a *app, t catalog.Target) (*attached, error)
 		return nil, withHint(fmt.Errorf("%s: the vault at %s belongs to target %q: %w", t.Name, t.URL, id.Name, store.ErrWrongTarget),
 			"check the URL and prefix of the target")
 	}
-	return &attached{Target: t, Store: v, Device: dev, close: func() error { return nil }}, nil
+	closeBlobs := func() error { return nil }
+	if c, ok := b.(io.Closer); ok {
+		closeBlobs = c.Close // an SFTP connection
+	}
+	return &attached{Target: t, Store: v, Device: dev, close: closeBlobs}, nil
 }
 
 // remoteError adds the user's next step to a remote target's failure.
@@ -293,6 +300,16 @@ func vaultBlobs(ctx context.Context, kind, u string, o targetOptions, logw io.Wr
 			return nil, "", err
 		}
 		return b, "s3://" + host + "/" + bucket + "/" + prefix, nil
+	case catalog.KindSFTPVault:
+		cfg, err := sftpConfig(u, o)
+		if err != nil {
+			return nil, "", err
+		}
+		b, err := sftp.OpenBlobs(ctx, cfg)
+		if err != nil {
+			return nil, "", err
+		}
+		return b, "sftp-vault:" + cfg.URL(), nil
 	case catalog.KindRclone:
 		remote, err := rclone.ParseURL(u)
 		if err != nil {

@@ -10,11 +10,12 @@ import (
 
 // Target kinds.
 const (
-	KindLibrary = "library" // the photographer's working library
-	KindFolder  = "folder"  // an external drive folder or a mounted NAS share
-	KindSFTP    = "sftp"    // a NAS or server over SFTP (plain layout)
-	KindS3      = "s3"      // an encrypted vault in an S3-compatible bucket
-	KindRclone  = "rclone"  // an encrypted vault on an rclone remote
+	KindLibrary   = "library"    // the photographer's working library
+	KindFolder    = "folder"     // an external drive folder or a mounted NAS share
+	KindSFTP      = "sftp"       // a NAS or server over SFTP (plain layout)
+	KindS3        = "s3"         // an encrypted vault in an S3-compatible bucket
+	KindSFTPVault = "sftp-vault" // an encrypted vault on a server over SFTP
+	KindRclone    = "rclone"     // an encrypted vault on an rclone remote
 )
 
 // LibraryName is the target name of the library itself.
