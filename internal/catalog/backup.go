@@ -89,24 +89,7 @@ func (c *Catalog) AddVersion(v Version) error {
 
 // Versions returns the kept versions of a file, oldest first.
 func (c *Catalog) Versions(fileID int64) ([]Version, error) {
-	rows, err := c.db.Query(`SELECT id, file_id, target_id, path, sha256, size, reason, created_at
-		FROM versions WHERE file_id = ? ORDER BY created_at, id`, fileID)
-	if err != nil {
-		return nil, fmt.Errorf("catalog: list versions: %w", err)
-	}
-	defer rows.Close()
-	var out []Version
-	for rows.Next() {
-		var v Version
-		var sum, created string
-		if err := rows.Scan(&v.ID, &v.FileID, &v.TargetID, &v.Path, &sum, &v.Size, &v.Reason, &created); err != nil {
-			return nil, err
-		}
-		v.Sum, _ = digest.Parse(sum)
-		v.CreatedAt = parseTime(created)
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return c.queryVersions(`WHERE file_id = ? ORDER BY created_at, id`, fileID)
 }
 
 // TargetCopy is a copy together with its file.

@@ -14,6 +14,7 @@ import (
 	"github.com/trove-backup/trove/internal/alert"
 	"github.com/trove-backup/trove/internal/catalog"
 	"github.com/trove-backup/trove/internal/config"
+	"github.com/trove-backup/trove/internal/mountinfo"
 	"github.com/trove-backup/trove/internal/store/local"
 )
 
@@ -710,7 +711,7 @@ func TestLock(t *testing.T) {
 }
 
 func TestMountInfoHelpers(t *testing.T) {
-	if got := unescapeMountinfo(`/media/ann/My\040Drive`); got != "/media/ann/My Drive" {
+	if got := mountinfo.Unescape(`/media/ann/My\040Drive`); got != "/media/ann/My Drive" {
 		t.Errorf("unescape: %q", got)
 	}
 	for p, want := range map[string]bool{"/proc": true, "/sys/fs": true, "/run/user/1000": true,

@@ -3,7 +3,6 @@ package daemon
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/trove-backup/trove/internal/mountinfo"
 
 	"github.com/trove-backup/trove/internal/catalog"
 	"github.com/trove-backup/trove/internal/store/local"
@@ -90,7 +91,7 @@ func linuxMountPoints() []string {
 		if len(fields) < 10 {
 			continue
 		}
-		mp := unescapeMountinfo(fields[4])
+		mp := mountinfo.Unescape(fields[4])
 		fsType := ""
 		for i, f := range fields {
 			if f == "-" && i+1 < len(fields) {
@@ -116,26 +117,6 @@ func systemPath(p string) bool {
 		}
 	}
 	return (p == "/run" || strings.HasPrefix(p, "/run/")) && !strings.HasPrefix(p, "/run/media/")
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // found is one identity seen during a scan.

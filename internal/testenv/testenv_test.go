@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/trove-backup/trove/internal/mountinfo"
 )
 
 func TestStrictFromEnv(t *testing.T) {
@@ -21,7 +23,7 @@ func TestStrictFromEnv(t *testing.T) {
 }
 
 func TestUnescapeMountinfo(t *testing.T) {
-	if got := unescapeMountinfo(`/media/My\040Drive`); got != "/media/My Drive" {
+	if got := mountinfo.Unescape(`/media/My\040Drive`); got != "/media/My Drive" {
 		t.Fatalf("got %q", got)
 	}
 }
