@@ -40,5 +40,6 @@ echo " so their copies count once: a real second drive makes this SAFE.)"
 echo; echo "== trove status"
 "$trove" status || true
 echo; echo "== trove where 'Smith Wedding' (first file)"
-"$trove" where "Smith Wedding" | head -5
+"$trove" where "Smith Wedding" > "$demo/where.txt"
+head -5 "$demo/where.txt"
 echo; echo "Demo folder: $demo  (TROVE_HOME=$TROVE_HOME; the library is $demo/library)"

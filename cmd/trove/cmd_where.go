@@ -199,7 +199,11 @@ func printWhere(w io.Writer, files []whereFile) {
 			} else {
 				name = "stored as " + name
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", c.Target, c.Medium, c.Location, state, att, name)
+			line := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s", c.Target, c.Medium, c.Location, state, att)
+			if name != "" {
+				line += "\t" + name
+			}
+			fmt.Fprintln(tw, line)
 		}
 		for _, ver := range f.Versions {
 			fmt.Fprintf(tw, "  %s\tversion (%s)\tkept since %s\t%s\n", ver.Target, ver.Reason, when(ver.CreatedAt), ver.Path)
