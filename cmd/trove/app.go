@@ -119,3 +119,18 @@ func lookupTargets(cat *catalog.Catalog, names []string) ([]catalog.Target, erro
 	}
 	return out, nil
 }
+
+// attachLibrary finds the library in the catalog and attaches it; a missing
+// or unmounted library is an error with a hint (never "empty").
+func (a *app) attachLibrary() (catalog.Target, *local.Local, error) {
+	lib, err := a.cat.Library()
+	if err != nil {
+		return lib, nil, withHint(fmt.Errorf("the catalog has no library: %w", err), "run `trove init`")
+	}
+	l, err := a.attach(lib)
+	if err != nil {
+		return lib, nil, withHint(fmt.Errorf("library: %w", err),
+			"check that the library folder "+lib.Path+" is there and its disk is mounted")
+	}
+	return lib, l, nil
+}

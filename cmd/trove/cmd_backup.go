@@ -79,18 +79,13 @@ Exit code 0 when every requested target is up to date or waiting for its upload 
 				return err
 			}
 			defer a.Close()
-			lib, err := a.cat.Library()
-			if err != nil {
-				return withHint(fmt.Errorf("the catalog has no library: %w", err), "run `trove init`")
-			}
 			chosen, err := backupTargets(a.cat, args)
 			if err != nil {
 				return err
 			}
-			libStore, err := a.attach(lib)
+			lib, libStore, err := a.attachLibrary()
 			if err != nil {
-				return withHint(fmt.Errorf("library: %w: refusing to back up (an unmounted or empty library is never read as \"everything deleted\")", err),
-					"check that the library folder "+lib.Path+" is there and its disk is mounted")
+				return fmt.Errorf("%w: refusing to back up (an unmounted or empty library is never read as \"everything deleted\")", err)
 			}
 			defer libStore.Close()
 			opts := backup.Options{Catalog: a.cat, Library: backup.Dest{Target: lib, Store: libStore},

@@ -58,17 +58,13 @@ ingest finishes it.`,
 			if err != nil {
 				return usageError("config template: %v", err)
 			}
-			lib, err := a.cat.Library()
-			if err != nil {
-				return withHint(fmt.Errorf("the catalog has no library: %w", err), "run `trove init`")
-			}
 			chosen, err := ingestTargets(a.cat, to)
 			if err != nil {
 				return err
 			}
-			libStore, err := a.attach(lib)
+			lib, libStore, err := a.attachLibrary()
 			if err != nil {
-				return withHint(fmt.Errorf("library: %w", err), "check that the library folder "+lib.Path+" exists (is its drive mounted?)")
+				return err
 			}
 			defer libStore.Close()
 			opts := ingest.Options{Sources: args, Project: name, Template: tmpl, Catalog: a.cat, Now: a.now,
