@@ -45,9 +45,12 @@ type Dest struct {
 	Target catalog.Target
 	Store  store.Store // must also be a store.Preserver to keep old versions
 	// Until, when not zero, is when the target's upload window closes: no
-	// file is started at or after it (files in flight finish, so nothing
-	// is left half-copied), and the target ends StatusPaused with the
-	// files still to do in Pending. The next run continues with them.
+	// file is started at or after it, a file still being copied when it
+	// closes is stopped (its copy's context has a deadline at Until) and
+	// not counted (a vault keeps its spool and the server its parts, so
+	// the upload resumes; a folder or SFTP target drops its temporary),
+	// and the target ends StatusPaused with the files still to do in
+	// Pending. The next run continues with them.
 	Until time.Time
 	// Pace, when not nil, wraps the reader of each library file sent to
 	// the target (a bandwidth limit).

@@ -229,6 +229,10 @@ func (t *targetRun) one(e *entry, buf []byte) {
 	}
 	rc, err := t.copy(e, buf)
 	if err != nil {
+		if errors.Is(err, errWindowClosed) {
+			t.windowCut(e.path)
+			return
+		}
 		if errors.Is(err, store.ErrExist) {
 			err = fmt.Errorf("a file appeared at %s on %s during the backup; nothing was overwritten; run backup again: %w",
 				e.path, t.d.Target.Name, err)
@@ -272,26 +276,70 @@ func (t *targetRun) settle(e *entry, info store.Info, buf []byte) (done bool, er
 	return false, t.keep(e.id, e.path, info, got, reason)
 }
 
+// errWindowClosed: the target's upload window closed while a file was
+// being copied.
+var errWindowClosed = errors.New("the upload window closed")
+
+// windowCut records that the upload window closed in the middle of file:
+// not a failure; the target ends paused and the next run copies it.
+func (t *targetRun) windowCut(file string) {
+	t.mu.Lock()
+	first := !t.paused
+	t.paused = true
+	t.mu.Unlock()
+	if first {
+		t.r.o.Sink.Emit(progress.Event{Kind: progress.Message, Dest: t.d.Target.Name,
+			Message: fmt.Sprintf("the upload window closed during %s: stopped; the next backup continues", file)})
+	}
+}
+
+// copyContext is the context of one file's copy: with an upload window,
+// it ends when the window closes (Until, read on the run's clock), so a
+// large file stops mid-way instead of running past the window.
+func (t *targetRun) copyContext() (context.Context, context.CancelFunc) {
+	if t.d.Until.IsZero() {
+		return context.WithCancel(t.ctx)
+	}
+	return context.WithTimeout(t.ctx, t.d.Until.Sub(t.r.o.Now()))
+}
+
 // copy streams e from the library to the target, hashing the source bytes,
-// and commits with a device read-back.
+// and commits with a device read-back. When the upload window closes
+// during the copy, the writer is aborted (a folder or SFTP target removes
+// its temporary; a vault keeps its upload spool and the server its parts
+// for the next run) and the error wraps errWindowClosed.
 func (t *targetRun) copy(e *entry, buf []byte) (store.Receipt, error) {
+	ctx, cancel := t.copyContext()
+	defer cancel()
+	rc, err := t.copyIn(ctx, e, buf)
+	if err != nil && ctx.Err() != nil && t.ctx.Err() == nil {
+		return store.Receipt{}, fmt.Errorf("%w (%v)", errWindowClosed, err)
+	}
+	return rc, err
+}
+
+func (t *targetRun) copyIn(ctx context.Context, e *entry, buf []byte) (store.Receipt, error) {
 	f, err := t.r.libRoot.Open(t.r.storedName(e))
 	if err != nil {
 		return store.Receipt{}, fmt.Errorf("cannot read it from the library: %w", unwrapPath(err))
 	}
 	defer f.Close()
-	w, err := t.d.Store.Create(t.ctx, e.path, e.libSize)
+	w, err := t.d.Store.Create(ctx, e.path, e.libSize)
 	if err != nil {
 		return store.Receipt{}, err
 	}
 	var src io.Reader = f
 	if t.d.Pace != nil {
-		src = t.d.Pace(t.ctx, f)
+		src = t.d.Pace(ctx, f)
 	}
 	h := digest.New()
 	name := t.d.Target.Name
 	var n int64
 	for {
+		if err := ctx.Err(); err != nil {
+			w.Abort()
+			return store.Receipt{}, err
+		}
 		k, rerr := src.Read(buf)
 		if k > 0 {
 			h.Write(buf[:k])
@@ -319,7 +367,7 @@ func (t *targetRun) copy(e *entry, buf []byte) (store.Receipt, error) {
 		return store.Receipt{}, fmt.Errorf("the library file no longer matches the catalog (sha256 %s…, expected %s…) although its size and date did not change: it may be damaged; not copied — check it with `trove verify library`",
 			got.String()[:12], e.sum.String()[:12])
 	}
-	rc, err := w.Commit(t.ctx, e.sum)
+	rc, err := w.Commit(ctx, e.sum)
 	if err != nil {
 		w.Abort()
 		return store.Receipt{}, err

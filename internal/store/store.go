@@ -110,3 +110,63 @@ type MetaStore interface {
 	WriteMeta(ctx context.Context, name string, r io.Reader) error
 	ReadMeta(ctx context.Context, name string) (io.ReadCloser, error)
 }
+
+// ServerChecker is a store whose backend keeps its own checksum of every
+// object (S3's ETag, the hashes an rclone remote reports) that can be
+// compared, without downloading anything, with the one recorded when the
+// copy was written and read back. A match shows that the object is still
+// there, whole (same size) and not replaced since that read-back, as far as
+// the service's checksum tells; it does not re-read the bytes: rot inside
+// the service is for the service to catch, and sampled downloads catch
+// what it misses. verify runs it over every copy of such a target on every
+// run, because a listing costs next to nothing.
+type ServerChecker interface {
+	// ServerCheck compares the objects behind names with what was recorded
+	// when they were written, in one pass over the backend's listing (no
+	// download). It calls fn once per name, in any order. The error is for
+	// failures of the target as a whole (unreachable, cancelled).
+	ServerCheck(ctx context.Context, names []string, fn func(ServerFinding) error) error
+	// RecordProven tells the store that the copies under names were just
+	// downloaded and matched their content: the backend's current
+	// checksums become the ones to compare with (objects uploaded before
+	// checksums were recorded get one; an object the service rewrote with
+	// the same bytes gets its new one). One durable write for the batch.
+	RecordProven(ctx context.Context, names []string) error
+}
+
+// ServerState is the outcome of a ServerCheck for one name.
+type ServerState string
+
+const (
+	// ServerOK: the backend's checksum and size equal the recorded ones.
+	ServerOK ServerState = "ok"
+	// ServerMissing: no object behind the name on the backend (or the
+	// name is not in the store's index).
+	ServerMissing ServerState = "missing"
+	// ServerChanged: the object's size or checksum differs from the one
+	// recorded after its verified upload: truncated, replaced or damaged.
+	ServerChanged ServerState = "changed"
+	// ServerUnknown: nothing recorded to compare with (uploaded before
+	// checksums were kept) or the backend reports no checksum for it;
+	// only a download can check it.
+	ServerUnknown ServerState = "unknown"
+)
+
+// ServerFinding is what a ServerCheck found for one name.
+type ServerFinding struct {
+	Name   string
+	State  ServerState
+	Detail string // for ServerChanged and ServerUnknown: what differs, in words
+}
+
+// RemoteHasher is a store whose server can hash an object's bytes itself
+// (an SFTP server that runs sha256sum): the server re-reads the file from
+// its disk and only the hash crosses the network. verify uses it instead
+// of downloading a copy; the result counts as a re-read of the copy.
+type RemoteHasher interface {
+	// RemoteSum returns the SHA-256 and size of the object as the server
+	// computed them now. It returns an error wrapping errors.ErrUnsupported
+	// when the server cannot hash (no shell, no sha256sum): callers then
+	// download. Other errors are as for Open (ErrNotExist when absent).
+	RemoteSum(ctx context.Context, name string) (digest.Sum, int64, error)
+}

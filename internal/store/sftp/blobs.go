@@ -34,9 +34,18 @@ import (
 // List; those of interrupted Puts are removed as a Store's are (first Put
 // into the folder once older than Config.StaleAfter, or CleanTemporaries).
 //
+// Blobs is a vault.Resumable: objects of at least ResumeMin bytes go up
+// through a temporary in .trove/uploads that survives an interruption (a
+// cut connection, a closed upload window) and is continued from its
+// current size by the next attempt (see PutResumable). Those temporaries
+// are not touched by CleanTemporaries or Config.StaleAfter, since a
+// resumed upload may come a night later: the vault's Attach removes the
+// ones no pending upload needs (Uploads, AbortUpload).
+//
 // Methods are safe for concurrent use.
 type Blobs struct {
-	s *Store
+	s         *Store
+	resumeMin int64 // 0: DefaultResumeMin (tests lower it)
 }
 
 var _ vault.Blobs = (*Blobs)(nil)
@@ -155,7 +164,9 @@ func (b *Blobs) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err != nil {
 		return s.classify("put "+key, err)
 	}
-	n, err := io.Copy(f, ctxReader{ctx, io.LimitReader(r, size+1)})
+	// Several writes in flight (io.Copy would send one 32 KiB write per
+	// round trip: ctxReader hides the size pkg/sftp looks for).
+	n, err := f.ReadFromWithConcurrency(ctxReader{ctx, io.LimitReader(r, size+1)}, 0)
 	if err == nil && n != size {
 		err = fmt.Errorf("got %d bytes, want %d", n, size)
 	}

@@ -54,6 +54,7 @@ type sshServer struct {
 	authKeys  []ssh.PublicKey
 	cmd       *exec.Cmd
 	done      chan struct{}
+	extra     string // more sshd_config lines (e.g. ForceCommand internal-sftp)
 }
 
 // newSSHServer prepares (but does not start) an sshd on a free loopback
@@ -138,7 +139,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 Subsystem sftp internal-sftp
-`, s.port, hostKey, s.dir, s.dir, u.Username)
+%s`, s.port, hostKey, s.dir, s.dir, u.Username, s.extra)
 	writeFile(t, filepath.Join(s.dir, "sshd_config"), []byte(conf))
 	s.cmd = exec.Command(s.sshd, "-D", "-e", "-f", filepath.Join(s.dir, "sshd_config"))
 	logf, err := os.Create(filepath.Join(s.dir, "sshd.log"))

@@ -71,6 +71,13 @@
 // lock, a younger temporary may belong to another Trove process still
 // writing. CleanTemporaries removes them everywhere.
 //
+// # Hashing on the server
+//
+// Store is a store.RemoteHasher: RemoteSum runs sha256sum (or shasum -a
+// 256) on the server in an SSH exec session, so verify need not download
+// the file. It needs a login with a POSIX shell; an sftp-only account gets
+// errors.ErrUnsupported (see RemoteSum).
+//
 // # Names
 //
 // Names are stored as given: a POSIX server holds any name the library can
@@ -262,6 +269,10 @@ type Store struct {
 	closed  bool
 	free    uint64 // free bytes on the server, as of freeAt
 	freeAt  time.Time
+	// hashTool and hashWhy: what RemoteSum runs, or why it cannot.
+	hashTool hashTool
+	hashWhy  string
+	hashSem  chan struct{} // bounds RemoteSum's exec sessions
 }
 
 var (
@@ -365,6 +376,7 @@ func connect(ctx context.Context, cfg Config) (*Store, error) {
 		cfg: cfg, root: cfg.Path, ssh: client, c: c,
 		gone: make(chan struct{}), stop: make(chan struct{}),
 		cleaned: map[string]bool{}, live: map[string]struct{}{},
+		hashSem: make(chan struct{}, maxHashSessions),
 	}
 	s.caps.Fsync = hasExt(c, "fsync@openssh.com")
 	s.caps.StatVFS = hasExt(c, "statvfs@openssh.com")
