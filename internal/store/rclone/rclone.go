@@ -11,6 +11,9 @@
 //	Stat    rclone lsjson --stat REMOTE:PATH/KEY
 //	List    rclone lsjson -R --files-only REMOTE:PATH/DIR
 //	Delete  rclone deletefile REMOTE:PATH/KEY
+//	Fingerprint       rclone lsjson --stat --hash-type T REMOTE:PATH/KEY
+//	ListFingerprints  rclone lsjson -R --files-only --hash-type T REMOTE:PATH/DIR
+//	                  (T from `rclone backend features REMOTE:PATH`, asked once)
 //
 // # Secrets
 //
@@ -111,6 +114,8 @@ type Remote struct {
 
 	atomicOnce sync.Once
 	atomic     bool // the backend publishes an upload only when complete
+
+	hash hashState // the hash type fingerprints use
 }
 
 // tmpMarker marks the temporary keys of uploads in progress (see Put).
@@ -353,31 +358,42 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 type lsEntry struct {
-	Path  string
-	Size  int64
-	IsDir bool
+	Path   string
+	Size   int64
+	IsDir  bool
+	Hashes map[string]string
 }
 
 // Stat returns the object's size, or ErrNotExist.
 func (r *Remote) Stat(ctx context.Context, key string) (int64, error) {
+	e, err := r.stat(ctx, key, "")
+	return e.Size, err
+}
+
+// stat describes one object, with the hash of type hash when it is not "".
+func (r *Remote) stat(ctx context.Context, key, hash string) (lsEntry, error) {
 	if err := validKey(key); err != nil {
-		return 0, err
+		return lsEntry{}, err
 	}
-	out, err := r.run(ctx, nil, "lsjson", "--stat", "--no-mimetype", "--no-modtime", r.path(key))
+	args := []string{"lsjson", "--stat", "--no-mimetype", "--no-modtime"}
+	if hash != "" {
+		args = append(args, "--hash-type", hash)
+	}
+	out, err := r.run(ctx, nil, append(args, r.path(key))...)
 	if isNotFound(err) {
-		return 0, fmt.Errorf("%s on %s: %w", key, r.remote, store.ErrNotExist)
+		return lsEntry{}, fmt.Errorf("%s on %s: %w", key, r.remote, store.ErrNotExist)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("stat %s: %w", key, err)
+		return lsEntry{}, fmt.Errorf("stat %s: %w", key, err)
 	}
 	var e lsEntry
 	if err := json.Unmarshal(out, &e); err != nil {
-		return 0, fmt.Errorf("stat %s: unexpected rclone output: %w", key, err)
+		return lsEntry{}, fmt.Errorf("stat %s: unexpected rclone output: %w", key, err)
 	}
 	if e.IsDir {
-		return 0, fmt.Errorf("%s on %s is a folder: %w", key, r.remote, store.ErrNotExist)
+		return lsEntry{}, fmt.Errorf("%s on %s is a folder: %w", key, r.remote, store.ErrNotExist)
 	}
-	return e.Size, nil
+	return e, nil
 }
 
 // Put uploads exactly size bytes from body under key, replacing an old
@@ -585,6 +601,12 @@ func (g *getReader) Close() error {
 // List calls fn for every object whose key starts with prefix, in byte
 // order of keys, from rclone's recursive listing of the prefix's folder.
 func (r *Remote) List(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	return r.list(ctx, prefix, "", func(key string, e lsEntry) error { return fn(key, e.Size) })
+}
+
+// list lists the objects below prefix in byte order of keys, with the
+// hash of type hash when it is not "".
+func (r *Remote) list(ctx context.Context, prefix, hash string, fn func(key string, e lsEntry) error) error {
 	dir := ""
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
 		dir = prefix[:i]
@@ -594,7 +616,11 @@ func (r *Remote) List(ctx context.Context, prefix string, fn func(key string, si
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	args := []string{"lsjson", "-R", "--files-only", "--no-mimetype", "--no-modtime", r.path(dir)}
+	args := []string{"lsjson", "-R", "--files-only", "--no-mimetype", "--no-modtime"}
+	if hash != "" {
+		args = append(args, "--hash-type", hash)
+	}
+	args = append(args, r.path(dir))
 	cmd := r.command(ctx, args...)
 	errb := &bytes.Buffer{}
 	cmd.Stderr = &limitedBuffer{max: 64 << 10, b: errb}
@@ -606,8 +632,8 @@ func (r *Remote) List(ctx context.Context, prefix string, fn func(key string, si
 		return fmt.Errorf("list %s: %w", prefix, r.wrap(ctx, cmd, args, "", err))
 	}
 	type obj struct {
-		key  string
-		size int64
+		key string
+		e   lsEntry
 	}
 	var objs []obj
 	derr := decodeList(out, func(e lsEntry) error {
@@ -616,7 +642,7 @@ func (r *Remote) List(ctx context.Context, prefix string, fn func(key string, si
 			key = dir + "/" + e.Path
 		}
 		if !e.IsDir && strings.HasPrefix(key, prefix) && !strings.Contains(key, tmpMarker) {
-			objs = append(objs, obj{key, e.Size})
+			objs = append(objs, obj{key, e})
 		}
 		return nil
 	})
@@ -635,7 +661,7 @@ func (r *Remote) List(ctx context.Context, prefix string, fn func(key string, si
 	}
 	slices.SortFunc(objs, func(a, b obj) int { return strings.Compare(a.key, b.key) })
 	for _, o := range objs {
-		if err := fn(o.key, o.size); err != nil {
+		if err := fn(o.key, o.e); err != nil {
 			return err
 		}
 	}

@@ -18,6 +18,10 @@
 // killed process may have left, unless Config.KeepUploads: then
 // vault.Attach aborts those that its spool cannot resume.
 //
+// Checks: Fingerprint and ListFingerprints (vault.Fingerprinter) report
+// the objects' ETags, so that a vault's ServerCheck needs a listing (a
+// request per 1000 objects) and no download.
+//
 // Failures of the network (a refused or cut connection, a server that
 // stops answering for Config.StallTimeout) wrap store.ErrNotAttached,
 // after minio-go's retries.
@@ -107,7 +111,10 @@ type Blobs struct {
 	label    string // endpoint/bucket/prefix for messages
 }
 
-var _ vault.Blobs = (*Blobs)(nil)
+var (
+	_ vault.Blobs         = (*Blobs)(nil)
+	_ vault.Fingerprinter = (*Blobs)(nil)
+)
 
 // ParseEndpoint checks an endpoint URL and returns host[:port] and whether
 // to use TLS. Plain http is refused unless the host is a loopback address
@@ -332,6 +339,39 @@ func (b *Blobs) Stat(ctx context.Context, key string) (int64, error) {
 
 // List lists keys below prefix in the server's order (byte order on S3).
 func (b *Blobs) List(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	return b.list(ctx, prefix, func(o minio.ObjectInfo, key string) error { return fn(key, o.Size) })
+}
+
+// Fingerprint returns the object's size and ETag as "etag:<ETag>" ("" when
+// the server sends none), from one HEAD request (see vault.Fingerprinter).
+func (b *Blobs) Fingerprint(ctx context.Context, key string) (int64, string, error) {
+	info, err := b.c.StatObject(ctx, b.bucket, b.prefix+key, minio.StatObjectOptions{})
+	if err != nil {
+		return 0, "", b.wrap("stat", key, err)
+	}
+	return info.Size, etagFingerprint(info.ETag), nil
+}
+
+// ListFingerprints lists keys below prefix with their sizes and ETags
+// (see Fingerprint): a ListObjectsV2 request per 1000 objects, no
+// download.
+func (b *Blobs) ListFingerprints(ctx context.Context, prefix string, fn func(key string, size int64, fp string) error) error {
+	return b.list(ctx, prefix, func(o minio.ObjectInfo, key string) error { return fn(key, o.Size, etagFingerprint(o.ETag)) })
+}
+
+// etagFingerprint turns an ETag into a vault fingerprint. An ETag is the
+// MD5 of a plain upload's bytes, or of a multipart upload's part MD5s
+// with "-<parts>" (other forms with server-side encryption under KMS or
+// a customer key); in every case a new upload gets a new one.
+func etagFingerprint(etag string) string {
+	etag = strings.Trim(etag, `"`)
+	if etag == "" {
+		return ""
+	}
+	return "etag:" + etag
+}
+
+func (b *Blobs) list(ctx context.Context, prefix string, fn func(o minio.ObjectInfo, key string) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops minio-go's lister when fn fails
 	for o := range b.c.ListObjects(ctx, b.bucket, minio.ListObjectsOptions{Prefix: b.prefix + prefix, Recursive: true}) {
@@ -341,7 +381,7 @@ func (b *Blobs) List(ctx context.Context, prefix string, fn func(key string, siz
 		if strings.HasSuffix(o.Key, "/") {
 			continue // a folder marker some tools create
 		}
-		if err := fn(strings.TrimPrefix(o.Key, b.prefix), o.Size); err != nil {
+		if err := fn(o, strings.TrimPrefix(o.Key, b.prefix)); err != nil {
 			return err
 		}
 	}

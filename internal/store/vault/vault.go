@@ -13,6 +13,8 @@
 //	data/XX/<hmac>       one sealed object per distinct content; <hmac> is
 //	                     hex HMAC-SHA256(content-id key, sha256(content))
 //	index/<stamp>-<rand>-l  sealed index log: JSON lines "put/del/move"
+//	                     (a put also records the content object's size and
+//	                     the backend's fingerprint when its bytes were proven)
 //	index/<stamp>-<rand>-s  sealed index snapshot (compaction)
 //	meta/<hmac>          sealed meta files (catalog snapshots, manifest)
 //
@@ -25,6 +27,11 @@
 // Blobs, a large object's ciphertext stays in the spool until its upload
 // finishes, so that an interrupted upload continues from the parts on the
 // server (resume.go).
+//
+// On a Blobs that is a Fingerprinter (S3, rclone), the vault is a
+// store.ServerChecker: every copy can be checked against the size and
+// checksum the service reported when its bytes were proven, from one
+// listing and no download (server.go).
 //
 // One process writes a vault at a time (Trove's run lock); readers may run
 // concurrently and see the index as of Attach or Reload.
@@ -113,6 +120,15 @@ type entry struct {
 	time time.Time
 }
 
+// object is what the index knows of a content object besides the names
+// that refer to it: its size and the service's fingerprint as they were
+// when its bytes were last proven (read back after an upload, or
+// downloaded by verify). The zero value means nothing is known.
+type object struct {
+	csize int64  // ciphertext bytes on the backend
+	fp    string // the Fingerprinter's fingerprint ("" when it reported none)
+}
+
 // Vault is an attached vault. It is safe for concurrent use.
 type Vault struct {
 	b   Blobs
@@ -122,20 +138,23 @@ type Vault struct {
 	ixMu sync.Mutex // serialises index writes (and compaction)
 
 	mu      sync.Mutex
-	names   map[string]entry // library names and ".trove/versions/…" paths
-	pending map[string]bool  // names reserved by commits in flight
-	logs    []string         // log objects applied on top of snap
-	stale   []string         // superseded index objects to delete
-	snap    string           // current snapshot object ("" when none)
-	stamp   int64            // last index stamp used
+	names   map[string]entry  // library names and ".trove/versions/…" paths
+	objs    map[string]object // content key → size and fingerprint when proven
+	seen    map[string]object // content key → as the last ServerCheck listed it
+	pending map[string]bool   // names reserved by commits in flight
+	logs    []string          // log objects applied on top of snap
+	stale   []string          // superseded index objects to delete
+	snap    string            // current snapshot object ("" when none)
+	stamp   int64             // last index stamp used
 
 	uploading map[string]chan struct{} // content keys being uploaded (lockKey)
 }
 
 var (
-	_ store.Store     = (*Vault)(nil)
-	_ store.Preserver = (*Vault)(nil)
-	_ store.MetaStore = (*Vault)(nil)
+	_ store.Store         = (*Vault)(nil)
+	_ store.Preserver     = (*Vault)(nil)
+	_ store.MetaStore     = (*Vault)(nil)
+	_ store.ServerChecker = (*Vault)(nil)
 )
 
 // Init makes a new vault on b, which must hold no vault yet (store.ErrExist
@@ -258,6 +277,7 @@ func (v *Vault) reload(ctx context.Context) error {
 	slices.Sort(snaps) // the stamp in the key orders them
 	slices.Sort(logs)
 	names := map[string]entry{}
+	objs := map[string]object{}
 	var stale, applied []string
 	snap := ""
 	covered := map[string]bool{}
@@ -274,7 +294,7 @@ func (v *Vault) reload(ctx context.Context) error {
 		for _, c := range recs[0].Covers {
 			covered[c] = true
 		}
-		if err := applyAll(names, recs[1:]); err != nil {
+		if err := applyAll(names, objs, recs[1:]); err != nil {
 			return fmt.Errorf("index %s: %w", snap, err)
 		}
 	}
@@ -287,13 +307,14 @@ func (v *Vault) reload(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := applyAll(names, recs); err != nil {
+		if err := applyAll(names, objs, recs); err != nil {
 			return fmt.Errorf("index %s: %w", l, err)
 		}
 		applied = append(applied, l)
 	}
 	v.mu.Lock()
-	v.names, v.logs, v.stale, v.snap = names, applied, stale, snap
+	v.names, v.objs, v.logs, v.stale, v.snap = names, objs, applied, stale, snap
+	v.seen = nil // listed before the reload: maybe before another process's commits
 	if v.pending == nil {
 		v.pending = map[string]bool{}
 	}
@@ -311,6 +332,11 @@ type record struct {
 	SHA256 string    `json:"sha256,omitempty"`
 	Time   time.Time `json:"time,omitzero"`
 	Covers []string  `json:"covers,omitempty"`
+	// CSize and FP (put only, optional): the content object's size and
+	// the backend's fingerprint of it when its bytes were proven. A put
+	// without them says nothing is known of the object's current form.
+	CSize int64  `json:"csize,omitempty"`
+	FP    string `json:"fp,omitempty"`
 }
 
 func (v *Vault) readIndex(ctx context.Context, key string) ([]record, error) {
@@ -337,15 +363,23 @@ func (v *Vault) readIndex(ctx context.Context, key string) ([]record, error) {
 	}
 }
 
-func applyAll(names map[string]entry, recs []record) error {
+// applyAll applies index records to the names and the content objects'
+// proofs. A put sets (or, without csize and fp, forgets) its content
+// object's proof: the last put for a key tells how it was last proven.
+func applyAll(names map[string]entry, objs map[string]object, recs []record) error {
 	for _, r := range recs {
 		switch r.Op {
 		case "put":
 			sum, err := digest.Parse(r.SHA256)
-			if err != nil || !strings.HasPrefix(r.Key, dataPrefix) || r.Size < 0 {
+			if err != nil || !strings.HasPrefix(r.Key, dataPrefix) || r.Size < 0 || r.CSize < 0 {
 				return fmt.Errorf("bad put record for %q: %w", r.Name, store.ErrCorrupt)
 			}
 			names[r.Name] = entry{key: r.Key, size: r.Size, sum: sum, time: r.Time}
+			if r.CSize > 0 || r.FP != "" {
+				objs[r.Key] = object{csize: r.CSize, fp: r.FP}
+			} else {
+				delete(objs, r.Key)
+			}
 		case "del":
 			delete(names, r.Name)
 		case "move":
@@ -389,7 +423,12 @@ func (v *Vault) appendLog(ctx context.Context, recs []record) error {
 		return fmt.Errorf("record in the vault index: %w", err)
 	}
 	v.mu.Lock()
-	err := applyAll(v.names, recs)
+	err := applyAll(v.names, v.objs, recs)
+	for _, r := range recs {
+		if r.Op == "put" {
+			delete(v.seen, r.Key) // a listing from before is stale now
+		}
+	}
 	v.logs = append(v.logs, key)
 	n := len(v.logs)
 	v.mu.Unlock()
@@ -419,7 +458,8 @@ func (v *Vault) compactLocked(ctx context.Context) error {
 	recs := []record{{Op: "snapshot", Covers: covers}}
 	for _, n := range slices.Sorted(maps.Keys(v.names)) {
 		e := v.names[n]
-		recs = append(recs, record{Op: "put", Name: n, Key: e.key, Size: e.size, SHA256: e.sum.String(), Time: e.time})
+		o := v.objs[e.key]
+		recs = append(recs, record{Op: "put", Name: n, Key: e.key, Size: e.size, SHA256: e.sum.String(), Time: e.time, CSize: o.csize, FP: o.fp})
 	}
 	old := append(slices.Clone(v.stale), covers...)
 	if v.snap != "" {

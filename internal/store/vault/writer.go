@@ -89,8 +89,10 @@ func (w *writer) Write(p []byte) (int, error) {
 // Commit finishes the encryption, checks the content's digest against
 // want, uploads the object unless the same content is already in the vault
 // (dedup), reads it back from the backend (GET, decrypt, hash), and only
-// then records the name in the index. The read-back costs one download of
-// the object (cloud egress); a dedup hit is read back too.
+// then records the name in the index, with the content object's size and
+// the backend's fingerprint of it (Fingerprinter; taken just before the
+// read-back) for ServerCheck. The read-back costs one download of the
+// object (cloud egress); a dedup hit is read back too.
 func (w *writer) Commit(ctx context.Context, want digest.Sum) (store.Receipt, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -137,12 +139,13 @@ func (w *writer) Commit(ctx context.Context, want digest.Sum) (store.Receipt, er
 	}()
 
 	key := v.k.contentKey(sum)
-	if err := w.upload(ctx, key, n, sum); err != nil {
+	o, err := w.upload(ctx, key, n, sum)
+	if err != nil {
 		return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
 	}
 	at := v.opt.Now()
 	v.ixMu.Lock()
-	err := v.appendLog(ctx, []record{{Op: "put", Name: w.name, Key: key, Size: n, SHA256: sum.String(), Time: at}})
+	err = v.appendLog(ctx, []record{{Op: "put", Name: w.name, Key: key, Size: n, SHA256: sum.String(), Time: at, CSize: o.csize, FP: o.fp}})
 	v.ixMu.Unlock()
 	if err != nil {
 		return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
@@ -155,15 +158,17 @@ func (w *writer) Commit(ctx context.Context, want digest.Sum) (store.Receipt, er
 // upload makes sure the content object key holds this writer's content,
 // read back from the backend: a present object that reads back is reused
 // (dedup), else the ciphertext is uploaded (resumably for a spooled
-// object) and read back.
-func (w *writer) upload(ctx context.Context, key string, n int64, sum digest.Sum) error {
+// object) and read back. It returns the object's size and fingerprint
+// (see probe), taken before the read-back so that they describe the
+// bytes it proved or older ones: never bytes that no read-back saw.
+func (w *writer) upload(ctx context.Context, key string, n int64, sum digest.Sum) (object, error) {
 	v := w.v
 	unlock, err := v.lockKey(ctx, key)
 	if err != nil {
-		return err
+		return object{}, err
 	}
 	defer unlock()
-	if _, err := v.b.Stat(ctx, key); err == nil {
+	if o, err := v.probe(ctx, key); err == nil {
 		// Dedup: the content is there; it counts once it reads back.
 		if v.readBack(ctx, key, n, sum) == nil {
 			if w.spool {
@@ -171,40 +176,42 @@ func (w *writer) upload(ctx context.Context, key string, n int64, sum digest.Sum
 				// another name holds the content: its spool is done.
 				v.dropSpool(ctx, key)
 			}
-			return nil
+			return o, nil
 		}
 	} else if !errors.Is(err, store.ErrNotExist) {
-		return fmt.Errorf("look up content: %w", err)
+		return object{}, fmt.Errorf("look up content: %w", err)
 	}
 	size, err := w.f.Seek(0, io.SeekEnd)
 	if err == nil {
 		_, err = w.f.Seek(0, io.SeekStart)
 	}
 	if err != nil {
-		return err
+		return object{}, err
 	}
 	if r, ok := v.spooling(); ok && w.spool {
 		if !w.claimed {
 			f, rec, err := v.claimSpool(key, w.f, size)
 			if err != nil {
-				return err
+				return object{}, err
 			}
 			w.f, w.claimed, w.rec = f, true, rec
 		}
 		if err := v.putSpooled(ctx, r, key, w.f, &w.rec); err != nil {
-			return fmt.Errorf("upload (the next attempt continues it): %w", err)
+			return object{}, fmt.Errorf("upload (the next attempt continues it): %w", err)
 		}
 		// Finished either way: ciphertext that does not read back must
 		// not be resumed.
 		dp, rp := v.spoolPaths(key)
 		os.Remove(rp)
 		os.Remove(dp)
-		return v.readBack(ctx, key, n, sum)
+	} else if err := v.b.Put(ctx, key, w.f, size); err != nil {
+		return object{}, fmt.Errorf("upload: %w", err)
 	}
-	if err := v.b.Put(ctx, key, w.f, size); err != nil {
-		return fmt.Errorf("upload: %w", err)
+	o, err := v.probe(ctx, key)
+	if err != nil {
+		return object{}, fmt.Errorf("look up the uploaded content: %w", err)
 	}
-	return v.readBack(ctx, key, n, sum)
+	return o, v.readBack(ctx, key, n, sum)
 }
 
 // close releases the writer's file; a claimed spool file stays on disk.
