@@ -6,12 +6,15 @@
 #
 # (a) no-change backup of a library of $SMALL_FILES small files, against a
 #     `find -printf '%s %T@ %p'` walk of it and a no-change `rsync -a` to a
-#     copy of it; warm caches; alternating runs, median of $RUNS_A each.
+#     copy of it; warm caches; alternating runs, median of $RUNS_A each
+#     (elapsed time and peak RSS under /usr/bin/time -f '%M'); and the first
+#     no-change run, which reads the catalog from SQLite and writes the
+#     index cache the others read.
 # (b) first backup of a photo-sized library ($PHOTO_FILES files of
 #     $PHOTO_MIB MiB) against `rsync -a` + `sync`, both to a loop-mounted
 #     ext4 (so fsync reaches a device); page cache dropped before every run;
 #     alternating runs, median of $RUNS_B each.
-# Peak RSS of trove is measured with /usr/bin/time -v.
+# Peak RSS of trove is measured with /usr/bin/time.
 #
 # Everything lives under one temporary folder and loop mounts that are
 # removed on exit, also on failure or Ctrl-C. Bounded: about 10 minutes with
@@ -22,7 +25,7 @@ SMALL_FILES=${SMALL_FILES:-100000}
 SMALL_BYTES=${SMALL_BYTES:-2048}
 PHOTO_FILES=${PHOTO_FILES:-60}
 PHOTO_MIB=${PHOTO_MIB:-25}
-RUNS_A=${RUNS_A:-5}
+RUNS_A=${RUNS_A:-7}
 RUNS_B=${RUNS_B:-3}
 PART=${PART:-ab}
 
@@ -103,20 +106,35 @@ EOF
 	walk() { find "$W/a-lib" -printf '%s %T@ %p\n' >/dev/null; }
 	backup() { "$TROVE" backup; }
 	sync_() { rsync -a --exclude=/.trove --exclude=/README.txt "$W/a-lib/" "$W/a-tgt/rsync/"; }
-	walk; backup >/dev/null 2>&1; sync_ # warm up
+	# tr_ OUT CMD...: appends to OUT the elapsed seconds (ms resolution; the
+	# same /usr/bin/time wrapper for every command) and peak RSS (KiB) of CMD.
+	tr_() {
+		local out=$1 t0 t1; shift
+		t0=$(now_ns)
+		/usr/bin/time -f '%M' -o "$W/rss" "$@" >/dev/null 2>"$W/last.out" || { echo "bench/backup.sh: failed: $*" >&2; tail -5 "$W/last.out" >&2; return 1; }
+		t1=$(now_ns)
+		awk -v a="$t0" -v b="$t1" -v k="$(tail -1 "$W/rss")" 'BEGIN { printf "%.3f %d\n", (b - a) / 1e9, k }' >>"$out"
+	}
+	# The first no-change run after the first backup reads the catalog from
+	# SQLite and writes the index cache (the first backup changed copies).
+	walk; sync_ # warm up
+	: >"$W/a.first"; tr_ "$W/a.first" "$TROVE" backup
+	backup >/dev/null 2>&1 # warm up, from the cache
 	: >"$W/a.walk"; : >"$W/a.trove"; : >"$W/a.rsync"
 	for _ in $(seq "$RUNS_A"); do
-		timed walk >>"$W/a.walk"
-		timed backup >>"$W/a.trove"
+		tr_ "$W/a.walk" find "$W/a-lib" -printf '%s %T@ %p\n'
+		tr_ "$W/a.trove" "$TROVE" backup
 		timed sync_ >>"$W/a.rsync"
 	done
-	w=$(median <"$W/a.walk"); b=$(median <"$W/a.trove"); r=$(median <"$W/a.rsync")
-	echo "find walk:          median ${w}s   runs: $(tr '\n' ' ' <"$W/a.walk")"
-	echo "trove backup:       median ${b}s   runs: $(tr '\n' ' ' <"$W/a.trove")"
+	w=$(cut -d' ' -f1 "$W/a.walk" | median); b=$(cut -d' ' -f1 "$W/a.trove" | median); r=$(median <"$W/a.rsync")
+	echo "find walk:          median ${w}s   runs: $(cut -d' ' -f1 "$W/a.walk" | tr '\n' ' ')"
+	echo "trove backup:       median ${b}s   runs: $(cut -d' ' -f1 "$W/a.trove" | tr '\n' ' ')"
 	echo "rsync -a no-change: median ${r}s   runs: $(tr '\n' ' ' <"$W/a.rsync")"
+	echo "pair ratios trove/walk: $(paste -d' ' "$W/a.trove" "$W/a.walk" | awk '{ printf "%.2f ", $1 / $3 }')"
 	awk -v w="$w" -v b="$b" -v r="$r" 'BEGIN { printf "ratios: trove/walk %.2fx (aim <= 1.5x), rsync/walk %.2fx, trove/rsync %.2fx (aim < 1)\n", b / w, r / w, b / r }'
-	rss=$(peak_rss "$TROVE" backup)
-	awk -v k="$rss" -v n="$SMALL_FILES" 'BEGIN { printf "peak RSS of a no-change backup: %.1f MiB (aim <= 32 MiB + 300 B x %d files = %.1f MiB)\n", k / 1024, n, 32 + 300 * n / 1048576 }'
+	awk -v n="$SMALL_FILES" '{ if ($2 > m) m = $2 } END { printf "peak RSS of a no-change backup: %.1f MiB at most (aim <= 32 MiB + 300 B x %d files = %.1f MiB)\n", m / 1024, n, 32 + 300 * n / 1048576 }' "$W/a.trove"
+	awk '{ printf "first no-change run (reads SQLite, writes the index cache): %.2f s, %.1f MiB\n", $1, $2 / 1024 }' "$W/a.first"
+	ls -l "$TROVE_HOME"/catalog.db.backup-index | awk '{ printf "index cache: %.1f MiB\n", $5 / 1048576 }'
 	umount "$W/a-lib" "$W/a-tgt"
 	MOUNTS=()
 	for l in $(losetup -j "$W/lib.img" -O NAME -n); do losetup -d "$l"; done

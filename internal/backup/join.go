@@ -270,8 +270,11 @@ func (m *merge) recycle(msg idxMsg) {
 	}
 }
 
-// readIndex sends the catalog's extent, its files in path order, then the
-// verified copies on the run's targets, in chunks.
+// readIndex sends the catalog's extent, then its files in path order with
+// the has bits of the run's targets, in chunks, then an empty copies
+// message that marks the end of the entries (copies come as has bits:
+// catalog.ReadBackupIndex, served from its cache on a run with nothing to
+// do).
 func (r *runner) readIndex(ctx context.Context, out chan<- idxMsg, free <-chan idxMsg) error {
 	// reuse returns a chunk the merge is done with, or nil.
 	reuse := func() (m idxMsg) {
@@ -289,17 +292,16 @@ func (r *runner) readIndex(ctx context.Context, out chan<- idxMsg, free <-chan i
 			return ctx.Err()
 		}
 	}
-	count, maxID, err := r.o.Catalog.FileExtent(ctx)
-	if err != nil {
-		return err
-	}
-	if err := send(idxMsg{count: count, maxID: maxID}); err != nil {
-		return err
+	ids := make([]string, len(r.o.Targets))
+	for t, d := range r.o.Targets {
+		ids[t] = d.Target.ID
 	}
 	chunk := make([]entry, 0, joinChunk)
-	err = r.o.Catalog.ScanIndex(ctx, func(ie *catalog.IndexEntry) error {
-		e := entry{path: ie.Path, id: ie.ID, sum: ie.Sum, libSize: ie.LibSize, libMtime: ie.LibMtimeNs}
-		if ie.Deleted {
+	_, err := r.o.Catalog.ReadBackupIndex(ctx, ids, func(count int, maxID int64) error {
+		return send(idxMsg{count: count, maxID: maxID})
+	}, func(be *catalog.BackupEntry) error {
+		e := entry{path: be.Path, id: be.ID, sum: be.Sum, libSize: be.LibSize, libMtime: be.LibMtimeNs, has: be.Has}
+		if be.Deleted {
 			e.flags |= fDeleted
 		}
 		chunk = append(chunk, e)
@@ -315,31 +317,10 @@ func (r *runner) readIndex(ctx context.Context, out chan<- idxMsg, free <-chan i
 	if err == nil && len(chunk) > 0 {
 		err = send(idxMsg{ents: chunk})
 	}
-	if err != nil || len(r.o.Targets) == 0 {
+	if err != nil {
 		return err
 	}
-	copies := make([]copyRow, 0, joinChunk)
-	for t, d := range r.o.Targets {
-		err := r.o.Catalog.VerifiedCopies(ctx, d.Target.ID, func(id int64, sum *digest.Sum) error {
-			copies = append(copies, copyRow{id: id, sum: *sum, t: t})
-			if len(copies) < joinChunk {
-				return nil
-			}
-			err := send(idxMsg{copies: copies})
-			if copies = reuse().copies; copies == nil {
-				copies = make([]copyRow, 0, joinChunk)
-			}
-			return err
-		})
-		if err != nil {
-			return err
-		}
-	}
-	if err == nil {
-		// Always sent, even empty: it marks the end of the entries.
-		err = send(idxMsg{copies: copies})
-	}
-	return err
+	return send(idxMsg{copies: []copyRow{}})
 }
 
 // walkLibrary sends the library's files to back up, in the walk's order,
