@@ -36,15 +36,32 @@ skipped with one line; its copies keep their state (absent is not missing).
 
 --sample checks that percentage of each target's copies, least recently verified first,
 so repeated sampled runs cover every copy; the coverage is printed per target.
---budget caps the bytes downloaded from each target ("5GiB"): on a cloud vault every
-verification is a download (egress is billed), so a nightly or weekly budget rotates
-through the vault over time. Every copy checked is recorded with the time it was proven;
-the coverage line says how much of each target was proven by download recently.
-Cloud vaults cannot be checked by server-side checksums: their objects are encrypted, and
-an S3 ETag of ciphertext proves nothing about the photo, so Trove downloads, decrypts
-and hashes.
+--budget caps the bytes downloaded from each target ("5GiB"), least recently verified
+copies first (at least one copy per run). Every copy checked is recorded with the time it
+was proven; the coverage line says how much of each target was proven recently.
 
-Exit code 1 when any problem was found.`,
+Cloud vaults (S3, rclone): without --sample or --budget, EVERY copy is downloaded,
+decrypted and hashed, and services like AWS bill that download (egress). For a nightly or
+weekly check use a budget, e.g. ` + "`trove verify vault --budget 5GiB`" + `: the runs rotate
+through the whole vault over time.
+
+Server checksums: where the service keeps a checksum of every object (S3, and rclone
+remotes that report hashes), verify first compares EVERY copy with it, from a listing, at
+no download cost. A match shows that the object is still there, whole and unchanged since
+Trove uploaded it and read it back; it does not re-read the bytes, so it cannot prove the
+photo decrypts and hashes right (damage inside the service is for the service to catch).
+Sampled downloads prove that. A copy the service reports missing or changed is recorded
+missing or corrupt at once. A copy without a checksum to compare with yet (uploaded by an
+older Trove, or a service without checksums) is "unknown": the downloads check it, and a
+downloaded copy gets its checksum recorded for the next run. Server checks are shown on
+their own line ("100% of vault checked against the service's checksums today") and never
+count as verified by download.
+
+SFTP servers that can run sha256sum hash the chosen copies themselves: every byte is
+re-read on the server and only the hash crosses the network. That counts as verified;
+--budget (downloads) does not limit it, --sample does.
+
+Exit code 1 when any problem was found (a missing, changed or corrupt copy among them).`,
 		Example: `  trove verify
   trove verify drive-a --sample 25
   trove verify vault --budget 5GiB
@@ -101,14 +118,14 @@ Exit code 1 when any problem was found.`,
 			if asJSON {
 				printJSONResult(a.stdout, res, runErr)
 			} else {
-				printVerify(a.stdout, res, set, runErr)
+				printVerify(a.stdout, res, set, runErr, sample == "" && budget == "")
 			}
 			// A target that could not be read was not verified: say so in the
 			// exit code too (absent is not missing, but it is not checked).
 			return jobExit(cmd, runErr, !res.OK() || len(res.Away) > 0)
 		},
 	}
-	cmd.Flags().StringVar(&budget, "budget", "", "download at most this much from each target (e.g. 5GiB), least recently verified copies first")
+	cmd.Flags().StringVar(&budget, "budget", "", "download at most this much from each target (e.g. 5GiB), least recently verified copies first; server checks and server hashes are not downloads")
 	cmd.Flags().StringVar(&sample, "sample", "", "verify only this percentage of each target's copies, least recently verified first")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress events and the result as JSON lines")
 	return cmd
@@ -331,7 +348,10 @@ func printJSONResult(w io.Writer, res any, runErr error) {
 	json.NewEncoder(w).Encode(out)
 }
 
-func printVerify(w io.Writer, res *verify.Result, set *targetSet, runErr error) {
+// printVerify prints the human result: problems, one line per target (and
+// a second one for a server check), the verdict. whole: neither --sample
+// nor --budget was given.
+func printVerify(w io.Writer, res *verify.Result, set *targetSet, runErr error, whole bool) {
 	for _, n := range res.Away {
 		fmt.Fprintf(w, "%s: not attached, skipped (its copies keep their state)\n", n)
 	}
@@ -352,34 +372,37 @@ func printVerify(w io.Writer, res *verify.Result, set *targetSet, runErr error) 
 			fmt.Fprintf(w, "  %s: %s\n", where, msg)
 		}
 	}
-	remote := map[string]bool{}
+	kinds := map[string]string{}
 	for _, at := range set.attached {
-		remote[at.t.Name] = isRemote(at.t.Kind)
+		kinds[at.t.Name] = at.t.Kind
 	}
-	var missing, corrupt int
+	var missing, corrupt, serverChecked int
+	var hints []string
 	for _, t := range res.Targets {
 		missing += t.Missing
 		corrupt += t.Corrupt
-		fmt.Fprintf(w, "%s: %s of %s copies verified now", t.Target, verify.Commas(int64(t.Checked)), verify.Commas(int64(t.Copies)))
-		if remote[t.Target] {
-			// "92% of vault verified by download in the last 90 days"
-			for _, c := range t.Coverage {
-				fmt.Fprintf(w, "; %d%% of %s verified by download in the last %d days", percent(c.Verified, c.Total), t.Target, c.Days)
-			}
-			fmt.Fprintln(w)
-			continue
+		printTargetLine(w, t, isRemote(kinds[t.Target]))
+		if sc := t.Server; sc != nil && sc.Skipped == "" {
+			serverChecked += sc.OK + sc.Changed + sc.Missing + sc.Unknown
+			printServerLine(w, t.Target, sc)
 		}
-		for i, c := range t.Coverage {
-			sep := "; "
-			if i > 0 {
-				sep = ", "
-			}
-			fmt.Fprintf(w, "%s%d%% verified in the last %d days", sep, percent(c.Verified, c.Total), c.Days)
+		if k := kinds[t.Target]; whole && t.Bytes > 0 && (k == catalog.KindS3 || k == catalog.KindRclone) {
+			hints = append(hints, fmt.Sprintf("every copy on %s was downloaded (%s, which the service may bill); `trove verify %s --budget 5GiB` caps a run and rotates through it",
+				t.Target, progress.FormatBytes(t.Bytes), t.Target))
 		}
-		fmt.Fprintln(w)
 	}
-	verdict := fmt.Sprintf("Verified %s (%s) on %s", plural(res.Checked, "copy", "copies"),
-		progress.FormatBytes(res.Bytes), plural(len(res.Targets), "target", "targets"))
+	what := progress.FormatBytes(res.Bytes)
+	switch {
+	case res.HashedBytes > 0 && res.Bytes == 0:
+		what = progress.FormatBytes(res.HashedBytes) + " hashed on the server, nothing downloaded"
+	case res.HashedBytes > 0:
+		what = fmt.Sprintf("%s read or downloaded, %s hashed on the server", what, progress.FormatBytes(res.HashedBytes))
+	}
+	verdict := fmt.Sprintf("Verified %s (%s)", plural(res.Checked, "copy", "copies"), what)
+	if serverChecked > 0 {
+		verdict += fmt.Sprintf(" and checked %s against the service's checksums", verify.Commas(int64(serverChecked)))
+	}
+	verdict += " on " + plural(len(res.Targets), "target", "targets")
 	switch {
 	case missing+corrupt > 0:
 		fmt.Fprintf(w, "%s: %d missing, %d corrupt.\n", verdict, missing, corrupt)
@@ -391,9 +414,65 @@ func printVerify(w io.Writer, res *verify.Result, set *targetSet, runErr error) 
 	default:
 		fmt.Fprintf(w, "%s: all good.\n", verdict)
 	}
+	for _, h := range hints {
+		fmt.Fprintf(w, "hint: %s\n", h)
+	}
 	if runErr != nil {
 		fmt.Fprintf(w, "trove: %v\n", runErr)
 	}
+}
+
+// printTargetLine prints "drive-a: 4 of 4 copies verified now; 100%
+// verified in the last 90 days, …". A remote target's coverage names how
+// its copies were proven: "by download", or "by a full read" when its
+// server hashed copies this run (the server read every byte).
+func printTargetLine(w io.Writer, t verify.TargetResult, remote bool) {
+	fmt.Fprintf(w, "%s: %s of %s copies verified now", t.Target, verify.Commas(int64(t.Checked)), verify.Commas(int64(t.Copies)))
+	if t.Hashed > 0 {
+		fmt.Fprintf(w, " (%s hashed on the server)", verify.Commas(int64(t.Hashed)))
+	}
+	if remote {
+		how := "by download"
+		if t.Hashed > 0 {
+			how = "by a full read"
+		}
+		// "92% of vault verified by download in the last 90 days"
+		for _, c := range t.Coverage {
+			fmt.Fprintf(w, "; %d%% of %s verified %s in the last %d days", percent(c.Verified, c.Total), t.Target, how, c.Days)
+		}
+		fmt.Fprintln(w)
+		return
+	}
+	for i, c := range t.Coverage {
+		sep := "; "
+		if i > 0 {
+			sep = ", "
+		}
+		fmt.Fprintf(w, "%s%d%% verified in the last %d days", sep, percent(c.Verified, c.Total), c.Days)
+	}
+	fmt.Fprintln(w)
+}
+
+// printServerLine prints the server check of one target:
+// "vault: server checksums: 3 unchanged, 1 changed; 75% of vault checked
+// against the service's checksums today".
+func printServerLine(w io.Writer, name string, sc *verify.ServerCheck) {
+	parts := []string{verify.Commas(int64(sc.OK)) + " unchanged"}
+	if sc.Changed > 0 {
+		parts = append(parts, verify.Commas(int64(sc.Changed))+" changed")
+	}
+	if sc.Missing > 0 {
+		parts = append(parts, verify.Commas(int64(sc.Missing))+" missing")
+	}
+	if sc.Unknown > 0 {
+		parts = append(parts, verify.Commas(int64(sc.Unknown))+" unknown (no checksum to compare with yet: downloads check them)")
+	}
+	fmt.Fprintf(w, "%s: server checksums: %s; %d%% of %s checked against the service's checksums today", name,
+		strings.Join(parts, ", "), percent(sc.CheckedToday, sc.Total), name)
+	if sc.Error != "" {
+		fmt.Fprint(w, " (the check stopped part-way)")
+	}
+	fmt.Fprintln(w)
 }
 
 func budgetArg(s string) string {

@@ -20,6 +20,25 @@
 // Sampling takes the head of catalog.CopiesOnTarget (least recently verified
 // first), so repeated sampled runs rotate through every copy.
 //
+// Two optional store abilities change how a target is checked (server.go):
+//
+//   - store.ServerChecker (an encrypted vault whose service keeps checksums):
+//     before any download, every copy on the target is compared with the
+//     service's checksum of its object, from a listing, at no egress. An
+//     unchanged object only records the time of the check
+//     (catalog.MarkServerChecked; verified_at stays: nothing was re-read);
+//     a missing or changed object is recorded missing or corrupt at once and
+//     is not downloaded again in this run; an object the service cannot
+//     vouch for ("unknown") is left to the sampled downloads. After the
+//     downloads, the names whose download matched are passed to
+//     RecordProven, so their current server checksums become the reference.
+//   - store.RemoteHasher (an SFTP server that runs sha256sum): the chosen
+//     copies are hashed by the server instead of downloaded; that counts as
+//     a re-read (verified_at is set). Their bytes are reported apart from
+//     downloaded bytes, and Options.Budget, which caps downloads, does not
+//     apply to them (Options.Sample does). When the server cannot hash, the
+//     rest of the run downloads, within the budget.
+//
 // Absent is not missing: targets that are not attached are never touched
 // (the caller passes them in Options.Away and they are reported once).
 // Before a copy is recorded missing, the target's Attached check (when set)
@@ -44,7 +63,6 @@ import (
 	"time"
 
 	"github.com/trove-backup/trove/internal/catalog"
-	"github.com/trove-backup/trove/internal/digest"
 	"github.com/trove-backup/trove/internal/progress"
 	"github.com/trove-backup/trove/internal/store"
 	"github.com/trove-backup/trove/internal/targetmeta"
@@ -68,11 +86,14 @@ type Options struct {
 	// Sample is the percentage (0 < Sample <= 100) of each target's copies to
 	// check, least recently verified first. 0 means all.
 	Sample float64
-	// Budget, when > 0, caps the bytes read from each target (a cloud
-	// target bills every download): copies are taken least recently
+	// Budget, when > 0, caps the bytes downloaded from each target (a
+	// cloud target bills every download): copies are taken least recently
 	// verified first while their sizes fit, at least one per target. With
 	// Sample, the smaller selection wins. Repeated runs rotate through
-	// every copy, as with Sample.
+	// every copy, as with Sample. Copies hashed by the server
+	// (store.RemoteHasher) are not downloads: only Sample limits them.
+	// Server checks (store.ServerChecker) download nothing and always cover
+	// every copy.
 	Budget int64
 	// Windows are the ages for the coverage report (e.g. 90 and 30 days).
 	Windows []time.Duration
@@ -99,14 +120,23 @@ type Coverage struct {
 
 // TargetResult is what verify found on one target.
 type TargetResult struct {
-	Target   string     `json:"target"`
-	Copies   int        `json:"copies"`  // copies the catalog places on the target (checkable ones)
-	Checked  int        `json:"checked"` // copies read this run
-	OK       int        `json:"ok"`
-	Missing  int        `json:"missing"`
-	Corrupt  int        `json:"corrupt"`
-	Bytes    int64      `json:"bytes"` // bytes read
+	Target  string `json:"target"`
+	Copies  int    `json:"copies"`  // copies the catalog places on the target (checkable ones)
+	Checked int    `json:"checked"` // copies re-read this run: downloaded, or hashed on the server
+	OK      int    `json:"ok"`      // of Checked
+	// Missing and Corrupt count every copy recorded bad this run, by the
+	// server check or by a re-read.
+	Missing int   `json:"missing"`
+	Corrupt int   `json:"corrupt"`
+	Bytes   int64 `json:"bytes"` // bytes read (downloaded, for a remote target)
+	// Hashed of Checked were hashed by the server (store.RemoteHasher):
+	// HashedBytes were read there, nothing crossed the network.
+	Hashed      int   `json:"hashed_on_server"`
+	HashedBytes int64 `json:"hashed_on_server_bytes"`
+	// Coverage is by re-read (download or server hash) only.
 	Coverage []Coverage `json:"coverage"`
+	// Server is the server check (store.ServerChecker targets only).
+	Server *ServerCheck `json:"server_check,omitempty"`
 	// Manifest: "ok", "missing (rewritten)", "edited outside Trove: not trusted (rewritten)",
 	// or "not checked" (a store without metadata files).
 	Manifest string `json:"manifest"`
@@ -119,12 +149,14 @@ type TargetResult struct {
 
 // Result is the outcome of a run.
 type Result struct {
-	Targets  []TargetResult `json:"targets"`
-	Away     []string       `json:"not_attached"`
-	Problems []Problem      `json:"problems"`
-	Checked  int            `json:"checked"`
-	Bytes    int64          `json:"bytes"`
-	Notes    []string       `json:"notes"`
+	Targets     []TargetResult `json:"targets"`
+	Away        []string       `json:"not_attached"`
+	Problems    []Problem      `json:"problems"`
+	Checked     int            `json:"checked"`                // copies re-read
+	Bytes       int64          `json:"bytes"`                  // bytes read or downloaded
+	HashedBytes int64          `json:"hashed_on_server_bytes"` // bytes hashed by servers (not downloaded)
+	Server      ServerCounts   `json:"server_check"`           // summed over the targets
+	Notes       []string       `json:"notes"`
 }
 
 // OK reports whether the run found no problem at all.
@@ -176,6 +208,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Notes = append(res.Notes, notes[i]...)
 		res.Checked += results[i].Checked
 		res.Bytes += results[i].Bytes
+		res.HashedBytes += results[i].HashedBytes
+		if sc := results[i].Server; sc != nil {
+			res.Server.add(sc.ServerCounts)
+		}
 		if fatal[i] != nil && runErr == nil {
 			runErr = fatal[i]
 		}
@@ -200,6 +236,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		cps = append(cps, catalog.Problem{Target: name, Message: "not attached: not verified"})
 	}
 	summary := fmt.Sprintf("checked %s, %s", count(res.Checked, "copy", "copies"), count(len(res.Problems), "problem", "problems"))
+	if n := res.Server.OK + res.Server.Changed + res.Server.Missing + res.Server.Unknown; n > 0 {
+		summary += fmt.Sprintf("; server check of %s: %d unchanged, %d changed, %d missing, %d unknown",
+			count(n, "copy", "copies"), res.Server.OK, res.Server.Changed, res.Server.Missing, res.Server.Unknown)
+	}
 	if len(res.Away) > 0 {
 		summary += fmt.Sprintf("; not attached: %s", strings.Join(res.Away, ", "))
 	}
@@ -224,9 +264,10 @@ func (v *targetRun) problem(file, state, msg string) {
 	v.o.Sink.Emit(progress.Event{Kind: progress.Problem, Dest: v.t.Target.Name, File: file, Err: msg})
 }
 
-// run checks the manifest, the chosen copies, then rewrites the manifest.
-// It returns an error only when the catalog cannot be written or the run
-// was cancelled; a target that fails mid-way is a Problem.
+// run checks the manifest, then (on a ServerChecker) every copy against
+// the service's checksums, then re-reads the chosen copies, then rewrites the
+// manifest. It returns an error only when the catalog cannot be written or
+// the run was cancelled; a target that fails mid-way is a Problem.
 func (v *targetRun) run(ctx context.Context) error {
 	t := v.t.Target
 	v.res = TargetResult{Target: t.Name, Coverage: []Coverage{}, Manifest: "not checked"}
@@ -243,38 +284,16 @@ func (v *targetRun) run(ctx context.Context) error {
 		return t.Kind == catalog.KindLibrary && !tc.File.DeletedAt.IsZero()
 	})
 	v.res.Copies = len(list)
-	n := len(list)
-	if v.o.Sample > 0 && v.o.Sample < 100 {
-		n = min(len(list), int(math.Ceil(float64(len(list))*v.o.Sample/100)))
-	}
-	if v.o.Budget > 0 {
-		n = withinBudget(list[:n], v.o.Budget)
-	}
-	chosen := list[:n]
-	var planBytes int64
-	for _, tc := range chosen {
-		planBytes += tc.File.Size
-	}
-	v.o.Sink.Emit(progress.Event{Kind: progress.Plan, Dest: t.Name, Files: len(chosen), Bytes: planBytes})
+	var bad map[int64]bool
 	stopped := false
-	for _, tc := range chosen {
-		if err := ctx.Err(); err != nil {
+	if sc, ok := v.t.Store.(store.ServerChecker); ok {
+		if bad, stopped, err = v.serverCheck(ctx, sc, list); err != nil {
 			return err
 		}
-		if err := v.check(ctx, tc); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			var fatal catalogError
-			if errors.As(err, &fatal) {
-				return fatal.err
-			}
-			// The target itself failed (unplugged, replaced): stop here and
-			// leave the remaining copies as they were.
-			v.res.Error = err.Error()
-			v.problem("", "", fmt.Sprintf("verification stopped: %v", err))
-			stopped = true
-			break
+	}
+	if !stopped {
+		if stopped, err = v.reread(ctx, list, bad); err != nil {
+			return err
 		}
 	}
 	now := v.o.Now()
@@ -291,6 +310,12 @@ func (v *targetRun) run(ctx context.Context) error {
 		}
 		v.res.Coverage = append(v.res.Coverage, Coverage{Days: int(w / (24 * time.Hour)), Verified: ver, Total: total})
 	}
+	if sc := v.res.Server; sc != nil && sc.Skipped == "" {
+		y, m, d := now.Date()
+		if sc.CheckedToday, sc.Total, err = v.o.Catalog.ServerCoverage(t.ID, time.Date(y, m, d, 0, 0, 0, 0, now.Location())); err != nil {
+			return err
+		}
+	}
 	if hasMeta && !stopped {
 		cur, err := v.o.Catalog.TargetByName(t.Name)
 		if err == nil {
@@ -301,6 +326,98 @@ func (v *targetRun) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// reread is the download stage: it re-reads the chosen copies of list
+// (least recently verified first, within Sample and Budget), leaving out
+// the copies in skip (found bad by the server check). On a RemoteHasher the
+// server hashes them instead. Names whose download matched go to
+// RecordProven on a ServerChecker. stopped reports that the target failed
+// as a whole (recorded as a Problem); err is for catalog failures and
+// cancellation.
+func (v *targetRun) reread(ctx context.Context, list []catalog.TargetCopy, skip map[int64]bool) (stopped bool, err error) {
+	t := v.t.Target
+	cands := list
+	if len(skip) > 0 {
+		cands = slices.DeleteFunc(slices.Clone(list), func(tc catalog.TargetCopy) bool { return skip[tc.FileID] })
+	}
+	n := len(cands)
+	if v.o.Sample > 0 && v.o.Sample < 100 {
+		n = min(len(cands), int(math.Ceil(float64(len(list))*v.o.Sample/100)))
+	}
+	chosen := cands[:n]
+	hasher, hashing := v.t.Store.(store.RemoteHasher)
+	if !hashing && v.o.Budget > 0 {
+		chosen = chosen[:withinBudget(chosen, v.o.Budget)]
+	}
+	var planBytes int64
+	for _, tc := range chosen {
+		planBytes += tc.File.Size
+	}
+	v.o.Sink.Emit(progress.Event{Kind: progress.Plan, Dest: t.Name, Files: len(chosen), Bytes: planBytes})
+	var proven []string
+	for i := 0; i < len(chosen); i++ {
+		tc := chosen[i]
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		var f Finding
+		var err error
+		hashed := false
+		if hashing {
+			f, err = v.remoteSum(ctx, hasher, tc)
+			switch {
+			case errors.Is(err, errors.ErrUnsupported):
+				hashing = false
+				v.notes = append(v.notes, fmt.Sprintf("%s: the server cannot hash files (%v): copies are downloaded instead", t.Name, err))
+				if v.o.Budget > 0 {
+					chosen = chosen[:i+withinBudget(chosen[i:], v.o.Budget)]
+				}
+				i-- // this copy again, by download
+				continue
+			case err == nil && f.State != "":
+				hashed = true
+			case err == nil:
+				// The server could not hash this one copy: download it.
+				f, err = v.download(ctx, tc)
+			}
+		} else {
+			f, err = v.download(ctx, tc)
+		}
+		if err == nil {
+			err = v.record(tc, f, hashed)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			var fatal catalogError
+			if errors.As(err, &fatal) {
+				return false, fatal.err
+			}
+			// The target itself failed (unplugged, replaced): stop here and
+			// leave the remaining copies as they were.
+			v.stop(err)
+			stopped = true
+			break
+		}
+		if !hashed && f.State == catalog.CopyOK {
+			proven = append(proven, tc.File.Path)
+		}
+	}
+	if sc, ok := v.t.Store.(store.ServerChecker); ok && len(proven) > 0 && ctx.Err() == nil {
+		if err := sc.RecordProven(ctx, proven); err != nil {
+			v.notes = append(v.notes, fmt.Sprintf("%s: could not record the checksums of the %s just downloaded (the next server check may call them unknown): %v",
+				t.Name, count(len(proven), "copy", "copies"), err))
+		}
+	}
+	return stopped, nil
+}
+
+// stop records that the target failed as a whole.
+func (v *targetRun) stop(err error) {
+	v.res.Error = err.Error()
+	v.problem("", "", fmt.Sprintf("verification stopped: %v", err))
 }
 
 // withinBudget returns how many copies from the head of list fit in budget
@@ -345,21 +462,32 @@ func (v *targetRun) checkManifest(ctx context.Context, ms store.MetaStore) {
 	}
 }
 
-// check reads one copy and records what it found. It returns a
-// catalogError when the catalog cannot be written, another error when the
-// target failed as a whole.
-func (v *targetRun) check(ctx context.Context, tc catalog.TargetCopy) error {
-	t := v.t.Target
-	wantSize := int64(-1)
+// download reads one copy from the target (CheckCopy).
+func (v *targetRun) download(ctx context.Context, tc catalog.TargetCopy) (Finding, error) {
+	return CheckCopy(ctx, v.t.Store, tc.File.Path, tc.Sum, wantSize(tc), v.buf)
+}
+
+// wantSize is the length a copy must have, or -1 when unknown (a copy of
+// older content than the file's current one).
+func wantSize(tc catalog.TargetCopy) int64 {
 	if tc.Sum == tc.File.Sum {
-		wantSize = tc.File.Size
+		return tc.File.Size
 	}
-	f, err := CheckCopy(ctx, v.t.Store, tc.File.Path, tc.Sum, wantSize, v.buf)
-	if err != nil {
-		return err
-	}
+	return -1
+}
+
+// record stores what re-reading one copy found (hashed: by the server). It
+// returns a catalogError when the catalog cannot be written, another error
+// when the target failed as a whole.
+func (v *targetRun) record(tc catalog.TargetCopy, f Finding, hashed bool) error {
+	t := v.t.Target
 	v.res.Checked++
-	v.res.Bytes += f.Size
+	if hashed {
+		v.res.Hashed++
+		v.res.HashedBytes += f.Size
+	} else {
+		v.res.Bytes += f.Size
+	}
 	if f.State == catalog.CopyMissing && v.t.Attached != nil {
 		if err := v.t.Attached(); err != nil {
 			return fmt.Errorf("%s is no longer attached: %w", t.Name, err)
@@ -399,7 +527,7 @@ func (v *targetRun) unknownFiles(ctx context.Context, all []catalog.TargetCopy) 
 	var unknown []string
 	count := 0
 	err := v.t.Store.Walk(ctx, "", func(i store.Info) error {
-		if known[i.Name] || known[i.Stored] || i.Name == targetmeta.ReadmeName {
+		if known[i.Name] || known[i.Stored] || i.Name == targetmeta.ReadmeName || i.Name == targetmeta.IndexName {
 			return nil
 		}
 		count++
@@ -417,62 +545,6 @@ func (v *targetRun) unknownFiles(ctx context.Context, all []catalog.TargetCopy) 
 		v.notes = append(v.notes, fmt.Sprintf("%s holds %s the catalog does not know (e.g. %s)",
 			v.t.Target.Name, plural(count, "file", "files"), strings.Join(unknown[:min(3, len(unknown))], ", ")))
 	}
-}
-
-// Finding is the outcome of reading one copy.
-type Finding struct {
-	State   string     // catalog.CopyOK, CopyMissing or CopyCorrupt
-	Problem string     // empty when OK
-	Size    int64      // bytes read
-	Sum     digest.Sum // hash of what was read (zero when missing)
-	ModTime time.Time  // as the target reports it (zero when missing)
-}
-
-// CheckCopy reads name from st (from the device) and compares it with want.
-// wantSize is the expected length, or -1 when unknown. Problems with the
-// copy itself are a Finding; the error is for failures of the target as a
-// whole (not attached any more, device changed, cancelled).
-func CheckCopy(ctx context.Context, st store.Store, name string, want digest.Sum, wantSize int64, buf []byte) (Finding, error) {
-	info, err := st.Stat(ctx, name)
-	if errors.Is(err, store.ErrNotExist) {
-		return Finding{State: catalog.CopyMissing, Problem: "not found on the target"}, nil
-	}
-	if err != nil {
-		return targetOr(ctx, err, "unreadable")
-	}
-	rc, err := st.Open(ctx, name)
-	if errors.Is(err, store.ErrNotExist) {
-		return Finding{State: catalog.CopyMissing, Problem: "not found on the target"}, nil
-	}
-	if err != nil {
-		return targetOr(ctx, err, "unreadable")
-	}
-	sum, n, err := digest.Reader(rc, buf)
-	rc.Close()
-	if err != nil {
-		return targetOr(ctx, err, fmt.Sprintf("unreadable after %s bytes", Commas(n)))
-	}
-	f := Finding{State: catalog.CopyOK, Size: n, Sum: sum, ModTime: info.ModTime}
-	switch {
-	case sum == want:
-	case wantSize >= 0 && n < wantSize:
-		f.State, f.Problem = catalog.CopyCorrupt, fmt.Sprintf("truncated: %s of %s bytes", Commas(n), Commas(wantSize))
-	case wantSize >= 0 && n > wantSize:
-		f.State, f.Problem = catalog.CopyCorrupt, fmt.Sprintf("longer than it should be: %s bytes, expected %s", Commas(n), Commas(wantSize))
-	default:
-		f.State, f.Problem = catalog.CopyCorrupt, "content differs"
-	}
-	return f, nil
-}
-
-// targetOr turns err into a Finding (corrupt, "what: err") unless it is a
-// failure of the whole target or a cancellation.
-func targetOr(ctx context.Context, err error, what string) (Finding, error) {
-	if ctx.Err() != nil || errors.Is(err, store.ErrNotAttached) || errors.Is(err, store.ErrDeviceChanged) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return Finding{}, err
-	}
-	return Finding{State: catalog.CopyCorrupt, Problem: fmt.Sprintf("%s: %v", what, err)}, nil
 }
 
 // Commas renders n with thousands separators: 25165824 -> "25,165,824".
