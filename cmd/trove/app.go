@@ -14,6 +14,7 @@ import (
 	"github.com/trove-backup/trove/internal/config"
 	"github.com/trove-backup/trove/internal/store"
 	"github.com/trove-backup/trove/internal/store/local"
+	"github.com/trove-backup/trove/internal/targetmeta"
 )
 
 // app is what every command that works on an existing setup needs.
@@ -42,6 +43,11 @@ func openApp(cmd *cobra.Command) (*app, error) {
 	cat, err := catalog.Open(paths.Catalog)
 	if err != nil {
 		return nil, withHint(err, "check that the catalog's folder exists and is writable")
+	}
+	// The config travels with the targets (their next refresh writes it):
+	// recover brings it back with the photos.
+	if err := targetmeta.CarryConfig(cat, cfg); err != nil {
+		warnf(cmd.ErrOrStderr(), "the config will not travel with the targets: %v", err)
 	}
 	return &app{paths: paths, cfg: cfg, cat: cat, stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr(), now: time.Now}, nil
 }

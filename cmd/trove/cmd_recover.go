@@ -47,9 +47,17 @@ encrypted index (trusted: it is authenticated), or a folder's files checked agai
 manifest. The manifest is not trusted blindly: a file whose content differs from its
 manifest line is restored anyway but reported UNVERIFIED.
 
+The settings come back too: every target carries the config (.trove/config.toml, without
+secrets), so the new config.toml has the old policy, schedules, upload windows, bandwidth
+limits, naming template and alert settings, with the library moved to DIR. Files it names
+that are not on this computer (passphrase files, SSH keys, known_hosts) are listed to check.
+A target written by an older Trove carries no config: the defaults are used, and recover
+says so.
+
 TROVE_HOME must not hold a setup yet. Credentials and the passphrase are found as for
 ` + "`trove target add`" + ` (AWS_* variables or files, TROVE_PASSPHRASE, --passphrase-file, a prompt).
-Exit code 0 when every file came back verified; 1 otherwise.`,
+Exit code 0 when every file came back verified; 1 otherwise; 4 when the vault's passphrase
+or the storage service's credentials were refused.`,
 		Example: `  TROVE_HOME=~/trove-new trove recover --from /media/ann/T7 --to ~/Pictures/Trove
   trove recover --from s3://my-bucket/trove --endpoint https://s3.eu-central-003.backblazeb2.com --to ~/Pictures/Trove
   trove recover --from sftp://ann@nas.example.net/volume1/trove --to ~/Pictures/Trove`,
@@ -130,15 +138,17 @@ func runRecover(cmd *cobra.Command, from, to string, ro remoteAddFlags) error {
 	if err != nil {
 		return err
 	}
-	lib, err := rec.cat.Library()
+	cfg, err := rec.setupConfig()
 	if err != nil {
 		return err
 	}
-	cfg := config.Default(filepath.Dir(dir))
-	cfg.Library, cfg.Location, cfg.Medium = dir, lib.Location, lib.Medium
 	if err := config.Save(paths.Config, cfg); err != nil {
 		return err
 	}
+	if err := targetmeta.CarryConfig(rec.cat, cfg); err != nil {
+		warnf(errw, "the config will not travel with the targets: %v", err)
+	}
+	rec.checkPaths(cfg)
 	return rec.report(paths)
 }
 
@@ -288,6 +298,12 @@ type recovery struct {
 	unverified []string       // restored, but their content could not be proven
 	res        *restore.Result
 	fromSnap   bool
+
+	// The new setup's config: from the target (cfgNote says what came
+	// back) or the defaults (cfgNote says why).
+	cfgNote    string
+	notCarried []string // settings the carried config left out (secrets)
+	checkHere  []string // paths it names that do not exist on this computer
 }
 
 // fromSnapshot uses the catalog the target carried: the library moves to
@@ -613,6 +629,80 @@ func projectOfPath(p string) string {
 	return "Unsorted"
 }
 
+// setupConfig is the new setup's config: the one the target carries
+// (policy, schedules, windows, limits, template, alerts, retention) with
+// the library moved to the recovered folder, or the defaults when the
+// target carries none (an older Trove wrote it) or one that does not pass
+// the checks config.Load applies: a carried config never fails a recover.
+// The library's row in the catalog takes the config's location and medium.
+func (r *recovery) setupConfig() (config.Config, error) {
+	lib, err := r.cat.Library()
+	if err != nil {
+		return config.Config{}, err
+	}
+	def := config.Default(filepath.Dir(r.dir))
+	def.Library, def.Location, def.Medium = r.dir, lib.Location, lib.Medium
+	carried, err := targetmeta.ReadConfig(r.ctx, r.src.meta)
+	switch {
+	case errors.Is(err, store.ErrNotExist):
+		r.cfgNote = "The target carries no config (an older Trove wrote it): the new config.toml has the default policy and schedules; review it."
+		return def, nil
+	case err != nil:
+		warnf(r.errw, "the config the target carries is not usable (%v): the new setup starts from the defaults", err)
+		r.cfgNote = "The target's config was not usable: the new config.toml has the default policy and schedules; review it."
+		return def, nil
+	}
+	cfg := carried.Config
+	cfg.Library = r.dir
+	if err := cfg.Validate(); err != nil {
+		warnf(r.errw, "the config the target carries is not usable here (%v): the new setup starts from the defaults", err)
+		r.cfgNote = "The target's config was not usable: the new config.toml has the default policy and schedules; review it."
+		return def, nil
+	}
+	if lib.Location != cfg.Location || lib.Medium != cfg.Medium {
+		lib.Location, lib.Medium = cfg.Location, cfg.Medium
+		if err := r.cat.UpdateTarget(lib); err != nil {
+			return cfg, err
+		}
+	}
+	p := cfg.Policy
+	r.cfgNote = fmt.Sprintf("Settings restored from the config the target carries: policy %d copies, %d media, %d off-site; %s.",
+		p.Copies, p.Media, p.Offsite, plural(len(cfg.Targets), "target with its own settings", "targets with their own settings"))
+	r.notCarried = carried.NotCarried
+	return cfg, nil
+}
+
+// checkPaths notes the files the new setup names (in the config and in the
+// targets' options: passphrase files, SSH keys, known_hosts, rclone
+// configs) that do not exist on this computer: they were the old one's.
+func (r *recovery) checkPaths(cfg config.Config) {
+	check := func(what, p string) {
+		if p == "" {
+			return
+		}
+		if _, err := os.Stat(p); err != nil {
+			r.checkHere = append(r.checkHere, what+" "+p)
+		}
+	}
+	for _, ps := range cfg.FilePaths() {
+		check(ps.Setting, ps.Path)
+	}
+	ts, err := r.cat.Targets()
+	if err != nil {
+		return
+	}
+	for _, t := range ts {
+		o, err := parseTargetOptions(t)
+		if err != nil {
+			continue
+		}
+		check(t.Name+" passphrase_file", o.PassphraseFile)
+		check(t.Name+" key_file", o.KeyFile)
+		check(t.Name+" known_hosts", o.KnownHosts)
+		check(t.Name+" rclone_config", o.RcloneConfig)
+	}
+}
+
 // report prints what came back and what did not.
 func (r *recovery) report(paths config.Paths) error {
 	res := r.res
@@ -639,6 +729,13 @@ func (r *recovery) report(paths config.Paths) error {
 	}
 	fmt.Fprintln(w, ".")
 	fmt.Fprintf(w, "New setup: %s and %s (library %s).\n", paths.Config, paths.Catalog, r.dir)
+	fmt.Fprintln(w, r.cfgNote)
+	if len(r.notCarried) > 0 {
+		fmt.Fprintf(w, "Not carried, set again in config.toml: %s.\n", strings.Join(r.notCarried, "; "))
+	}
+	if len(r.checkHere) > 0 {
+		fmt.Fprintf(w, "Check these paths on this computer (they do not exist here): %s.\n", strings.Join(r.checkHere, "; "))
+	}
 	if !r.fromSnap {
 		fmt.Fprintf(w, "hint: the target was registered as %q at location %q: set where it really is with `trove target move`, and review config.toml\n",
 			r.tgt.Name, r.tgt.Location)

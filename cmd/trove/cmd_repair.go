@@ -24,7 +24,7 @@ the target's .trove/versions folder. The new copy is written durably and read ba
 
 A file with no good copy on any attached target is reported as unrecoverable (with the
 drives that are away and may hold one); nothing is moved. Exit code 1 when anything
-could not be repaired. Running it again after an interruption finishes the job.`,
+could not be repaired; 4 when a target refused its passphrase or credentials. Running it again after an interruption finishes the job.`,
 		Example: `  trove verify && trove repair
   trove repair drive-a
   trove repair library     # heal rotted library files from a backup`,

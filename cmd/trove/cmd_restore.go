@@ -25,7 +25,8 @@ is hashed on the way and a copy that does not match is skipped for the next one.
 Existing files are never overwritten: they are skipped, or with --overwrite renamed to
 "<name>.trove-old-<time>" beside the restored file. Nothing is written outside DIR:
 paths are checked and symbolic links inside DIR are refused, not followed.
-Exit code 1 when any file could not be restored.`,
+Exit code 1 when any file could not be restored; 4 when a target refused its passphrase
+or credentials.`,
 		Example: `  trove restore "Smith Wedding" --to ~/Restored
   trove restore "2024/2024-06-01 Smith Wedding/IMG_0001.CR3" --to /tmp/r --from drive-b
   trove restore 2024 --to /mnt/new-disk/Pictures --overwrite`,

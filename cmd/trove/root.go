@@ -14,7 +14,8 @@ to format and which shoots are not yet protected by the 3-2-1 rule.
 
 Config and catalog live under TROVE_HOME when it is set, else in the platform's
 usual places (see README). Exit codes: 0 ok, 1 failure, 2 usage or config,
-3 the rule does not hold (NOT SAFE TO FORMAT, at-risk with --check), 130 interrupted.`,
+3 the rule does not hold (NOT SAFE TO FORMAT, at-risk with --check), 4 a secret was
+refused (a vault's passphrase, S3 credentials, an SSH key; wins over 1), 130 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -107,27 +107,16 @@ func Locate() (Paths, error) {
 // ErrNoConfig means Trove has not been set up yet.
 var ErrNoConfig = errors.New("trove is not set up yet")
 
-// Load reads and validates the config file.
+// Load reads and validates the config file (see Parse).
 func Load(path string) (Config, error) {
-	var c Config
-	md, err := toml.DecodeFile(path, &c)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return c, fmt.Errorf("%w: no config at %s (run `trove init`)", ErrNoConfig, path)
+		return Config{}, fmt.Errorf("%w: no config at %s (run `trove init`)", ErrNoConfig, path)
 	}
 	if err != nil {
-		return c, fmt.Errorf("read config %s: %w", path, err)
+		return Config{}, fmt.Errorf("read config %s: %w", path, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
-		}
-		return c, fmt.Errorf("config %s: unknown setting %s (check the spelling)", path, strings.Join(keys, ", "))
-	}
-	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("config %s: %w", path, err)
-	}
-	return c, nil
+	return Parse(data, path)
 }
 
 // Validate checks every field and names the first bad one.

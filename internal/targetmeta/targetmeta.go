@@ -4,6 +4,7 @@
 //	<target>/README.txt               what the drive is, what it holds, how to check it
 //	<target>/.trove/MANIFEST.sha256   "<sha256>  <path>" per current file: `sha256sum -c` from the root
 //	<target>/.trove/catalog/catalog.db a snapshot of the whole catalog (rebuild from this drive alone)
+//	<target>/.trove/config.toml       the config, secrets left out (see config.go), for `trove recover`
 //
 // The catalog is the trust root: the manifest's own hash is recorded in the
 // catalog when Trove writes it, so a manifest edited by hand is detected and
@@ -34,6 +35,9 @@ const (
 	ManifestName = ".trove/MANIFEST.sha256"
 	CatalogName  = ".trove/catalog/catalog.db"
 	ReadmeName   = "README.txt"
+	// IndexName is the drive's browsable index (internal/archive/driveindex
+	// writes it); like the README it is Trove's, not a photo.
+	IndexName = "INDEX.html"
 )
 
 // Manifest renders the manifest lines for the current files on a target:
@@ -62,8 +66,9 @@ func Manifest(copies []catalog.TargetCopy) []byte {
 	return b.Bytes()
 }
 
-// Refresh rewrites the manifest, the README and the catalog snapshot on an
-// attached folder target and records the manifest's hash in the catalog.
+// Refresh rewrites the manifest, the README, the carried config (when the
+// catalog has one, see CarryConfig) and the catalog snapshot on an attached
+// target and records the manifest's hash in the catalog.
 func Refresh(ctx context.Context, cat *catalog.Catalog, t catalog.Target, ms store.MetaStore, now time.Time) error {
 	copies, err := cat.CopiesOnTarget(t.ID)
 	if err != nil {
@@ -84,6 +89,9 @@ func Refresh(ctx context.Context, cat *catalog.Catalog, t catalog.Target, ms sto
 	}
 	if err := ms.WriteMeta(ctx, ReadmeName, strings.NewReader(readme(t, copies, now))); err != nil {
 		return fmt.Errorf("write README on %s: %w", t.Name, err)
+	}
+	if err := writeConfig(ctx, cat, t, ms); err != nil {
+		return err
 	}
 	if err := driveindex.Write(ctx, cat, t, ms, now); err != nil {
 		return err
@@ -165,6 +173,7 @@ func readme(t catalog.Target, copies []catalog.TargetCopy, now time.Time) string
 	b.WriteString("Other Trove files:\n")
 	b.WriteString("  .trove/target.json        this drive's identity (do not copy it to another drive)\n")
 	b.WriteString("  .trove/catalog/catalog.db a copy of Trove's catalog (SQLite): which files, which drives, when verified\n")
+	b.WriteString("  .trove/config.toml        Trove's settings (no passwords), for `trove recover` on a new computer\n")
 	b.WriteString("  .trove/versions/          older versions of edited or deleted photos, by date\n\n")
 	b.WriteString("Projects on this drive:\n")
 	for _, p := range names {
