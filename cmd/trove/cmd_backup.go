@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -67,7 +67,8 @@ bytes sent to the target. For each off-site target backup prints, per project, e
 "off-site complete HH:MM" or how much is uploaded and when it resumes.
 
 Exit code 0 when every requested target is up to date or waiting for its upload window;
-1 when anything failed or was skipped; 2 for usage errors.`,
+1 when anything failed or was skipped; 2 for usage errors; 4 when a target refused its
+passphrase or credentials (the other targets are still backed up).`,
 		Example: `  trove backup
   trove backup drive-b nas
   trove backup --json
@@ -139,7 +140,7 @@ Exit code 0 when every requested target is up to date or waiting for its upload 
 			if res == nil {
 				return runErr
 			}
-			offsite := offsiteProgress(a, lib, chosen, windows, start)
+			offsite := offsiteProgress(cmd.Context(), a, lib, chosen, windows, start)
 			if asJSON {
 				printBackupJSON(a.stdout, res, away, waiting, offsite, runErr)
 			} else {
@@ -197,7 +198,8 @@ func explainAway(t catalog.Target, err error) awayTarget {
 		if errors.As(err, &ee) && ee.err != nil {
 			err = ee.err
 		}
-		return awayTarget{Name: t.Name, Status: "failed", Reason: err.Error()}
+		// The line starts with the name already.
+		return awayTarget{Name: t.Name, Status: "failed", Reason: strings.TrimPrefix(err.Error(), t.Name+": ")}
 	}
 	switch {
 	case errors.Is(err, store.ErrNotAttached):
@@ -364,7 +366,7 @@ type offsiteLine struct {
 // offsiteProgress reports, for each chosen remote off-site target (SFTP or
 // a vault at a location other than the library's), every project that is not complete there and
 // every project completed during this run.
-func offsiteProgress(a *app, lib catalog.Target, chosen []catalog.Target, windows map[string]schedule.Window, start time.Time) []offsiteLine {
+func offsiteProgress(ctx context.Context, a *app, lib catalog.Target, chosen []catalog.Target, windows map[string]schedule.Window, start time.Time) []offsiteLine {
 	remote := false
 	for _, t := range chosen {
 		remote = remote || (t.Location != lib.Location && isRemote(t.Kind))
@@ -372,58 +374,22 @@ func offsiteProgress(a *app, lib catalog.Target, chosen []catalog.Target, window
 	if !remote {
 		return nil // nothing off-site over the network: don't load every file
 	}
-	files, err := a.cat.AllFiles()
-	if err != nil {
-		return nil
-	}
-	type acc struct {
-		total, done int64
-		last        time.Time
-	}
 	var out []offsiteLine
 	for _, t := range chosen {
 		if t.Location == lib.Location || !isRemote(t.Kind) {
 			continue
 		}
-		copies, err := a.cat.CopiesOnTarget(t.ID)
+		progress, err := a.cat.ProgressOnTarget(ctx, t.ID)
 		if err != nil {
 			continue
 		}
-		counts := map[int64]catalog.Copy{}
-		for _, tc := range copies {
-			if tc.Copy.Counts(tc.File) {
-				counts[tc.FileID] = tc.Copy
-			}
-		}
-		by := map[string]*acc{}
-		var names []string
-		for _, f := range files {
-			if !f.DeletedAt.IsZero() {
-				continue
-			}
-			p := by[f.Project]
-			if p == nil {
-				p = &acc{}
-				by[f.Project] = p
-				names = append(names, f.Project)
-			}
-			p.total += max(f.Size, 1)
-			if cp, ok := counts[f.ID]; ok {
-				p.done += max(f.Size, 1)
-				if cp.WrittenAt.After(p.last) {
-					p.last = cp.WrittenAt
-				}
-			}
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			p := by[n]
-			l := offsiteLine{Target: t.Name, Project: n, Percent: int(p.done * 100 / p.total), Complete: p.done == p.total}
+		for _, p := range progress {
+			l := offsiteLine{Target: t.Name, Project: p.Project, Percent: int(p.Done * 100 / p.Total), Complete: p.Done == p.Total}
 			if l.Complete {
-				if p.last.Before(start) {
+				if p.Last.Before(start) {
 					continue // complete before this run: nothing new to say
 				}
-				l.At = p.last
+				l.At = p.Last
 			} else if w := windows[t.Name]; !w.Always() {
 				l.Resumes = w.NextStart(a.now())
 			}

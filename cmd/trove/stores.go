@@ -194,8 +194,12 @@ func openVault(ctx context.Context, a *app, t catalog.Target) (*attached, error)
 	if err != nil {
 		return nil, remoteError(t, err)
 	}
+	closeBlobs := func() error { return nil }
+	if c, ok := b.(io.Closer); ok {
+		closeBlobs = c.Close // an SFTP connection
+	}
 	if _, isS3 := b.(*s3.Blobs); lim != nil && !isS3 {
-		b = pacedBlobs{Blobs: b, lim: lim} // S3 paces on the wire (Config.Pace), keeping resumable puts
+		b = pace(b, lim) // S3 paces on the wire (Config.Pace)
 	}
 	pass, err := vaultPassphrase(o, false, a.stderr)
 	if err != nil {
@@ -212,22 +216,29 @@ func openVault(ctx context.Context, a *app, t catalog.Target) (*attached, error)
 		return nil, withHint(fmt.Errorf("%s: the vault at %s belongs to target %q: %w", t.Name, t.URL, id.Name, store.ErrWrongTarget),
 			"check the URL and prefix of the target")
 	}
-	closeBlobs := func() error { return nil }
-	if c, ok := b.(io.Closer); ok {
-		closeBlobs = c.Close // an SFTP connection
-	}
 	return &attached{Target: t, Store: v, Device: dev, close: closeBlobs}, nil
 }
 
-// remoteError adds the user's next step to a remote target's failure.
+// remoteError adds the user's next step to a remote target's failure. A
+// refused secret (a wrong vault passphrase, credentials the storage service
+// refused) is noted for the exit code (4, see main.go) and returned as an
+// exitError with that code; the message names the target and where it is,
+// never the secret.
 func remoteError(t catalog.Target, err error) error {
+	refused := func(err error, hint string) error {
+		noteRefused(t.Name, hint)
+		return &exitError{code: exitRefused, err: withHint(fmt.Errorf("%s: %w", t.Name, err), hint)}
+	}
 	switch {
 	case errors.Is(err, vault.ErrWrongPassphrase):
-		return &exitError{code: exitUsage, err: withHint(fmt.Errorf("%s: %w", t.Name, err),
-			"give the vault's passphrase in TROVE_PASSPHRASE, the target's passphrase file, or at the prompt")}
+		if t.URL != "" && !strings.Contains(err.Error(), t.URL) {
+			err = fmt.Errorf("%w for the vault at %s", err, t.URL)
+		}
+		return refused(err, "give the vault's passphrase in "+passphraseEnv+", the target's passphrase file, or at the prompt")
 	case errors.Is(err, s3.ErrAccessDenied):
-		return withHint(fmt.Errorf("%s: %w", t.Name, err),
-			"check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or your AWS credentials file (and AWS_PROFILE)")
+		return refused(err, "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or your AWS credentials file (and AWS_PROFILE)")
+	case errors.Is(err, sftp.ErrAuth):
+		return refused(err, "check the target's SSH key (--key-file, or the key your SSH agent holds) and the server's authorized_keys")
 	case errors.Is(err, sftp.ErrHostKeyChanged), errors.Is(err, sftp.ErrUnknownHost):
 		return withHint(fmt.Errorf("%s: %w", t.Name, err), "see docs/sftp.md: Host key")
 	case errors.Is(err, store.ErrNotAttached):
@@ -481,6 +492,74 @@ type pacedBlobs struct {
 
 func (p pacedBlobs) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	return p.Blobs.Put(ctx, key, p.lim.Reader(ctx, r), size)
+}
+
+// pace wraps b in a pacedBlobs that keeps b's optional abilities (resumable
+// uploads on SFTP, the service's checksums on rclone): a wrapper that hid
+// them would quietly turn off resuming and server checks.
+func pace(b vault.Blobs, lim *schedule.Limiter) vault.Blobs {
+	p := pacedBlobs{Blobs: b, lim: lim}
+	r, resumable := b.(vault.Resumable)
+	f, fingerprints := b.(vault.Fingerprinter)
+	switch {
+	case resumable && fingerprints:
+		return struct {
+			pacedResumable
+			fingerprintsOf
+		}{pacedResumable{p, r}, fingerprintsOf{f}}
+	case resumable:
+		return pacedResumable{p, r}
+	case fingerprints:
+		return struct {
+			pacedBlobs
+			fingerprintsOf
+		}{p, fingerprintsOf{f}}
+	}
+	return p
+}
+
+// fingerprintsOf lends a Fingerprinter's two listing methods to a wrapper.
+type fingerprintsOf struct{ f vault.Fingerprinter }
+
+func (w fingerprintsOf) Fingerprint(ctx context.Context, key string) (int64, string, error) {
+	return w.f.Fingerprint(ctx, key)
+}
+
+func (w fingerprintsOf) ListFingerprints(ctx context.Context, prefix string, fn func(key string, size int64, fp string) error) error {
+	return w.f.ListFingerprints(ctx, prefix, fn)
+}
+
+// pacedResumable is a paced Blobs whose resumable uploads are paced too.
+type pacedResumable struct {
+	pacedBlobs
+	r vault.Resumable
+}
+
+func (p pacedResumable) ResumeMin() int64 { return p.r.ResumeMin() }
+
+func (p pacedResumable) PutResumable(ctx context.Context, key string, r io.ReaderAt, size int64, up vault.Upload, save func(vault.Upload) error) error {
+	return p.r.PutResumable(ctx, key, pacedReaderAt{ctx: ctx, r: r, lim: p.lim}, size, up, save)
+}
+
+func (p pacedResumable) Uploads(ctx context.Context) ([]vault.Upload, error) { return p.r.Uploads(ctx) }
+
+func (p pacedResumable) AbortUpload(ctx context.Context, up vault.Upload) error {
+	return p.r.AbortUpload(ctx, up)
+}
+
+// pacedReaderAt reads through the bandwidth limiter.
+type pacedReaderAt struct {
+	ctx context.Context
+	r   io.ReaderAt
+	lim *schedule.Limiter
+}
+
+func (p pacedReaderAt) ReadAt(b []byte, off int64) (int, error) {
+	n, err := io.ReadFull(p.lim.Reader(p.ctx, io.NewSectionReader(p.r, off, int64(len(b)))), b)
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF // ReaderAt: fewer bytes than asked only at the end
+	}
+	return n, err
 }
 
 // absPath makes a user-given file path absolute (for options kept in the

@@ -423,7 +423,8 @@ func (t *targetRun) finish() {
 		}
 	}
 	ms, ok := t.d.Store.(store.MetaStore)
-	if !ok || !(tr.Changed || t.r.scanChanged || metaMissing(t.ctx, ms, cur)) {
+	// A changed config travels even when no file did.
+	if !ok || !(tr.Changed || t.r.scanChanged || targetmeta.ConfigStale(t.r.o.Catalog, cur) || metaMissing(t.ctx, ms, cur)) {
 		return
 	}
 	if err := targetmeta.Refresh(t.ctx, t.r.o.Catalog, cur, ms, now); err != nil {
