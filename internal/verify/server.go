@@ -137,8 +137,9 @@ func (v *targetRun) serverCheck(ctx context.Context, sc store.ServerChecker, lis
 	switch {
 	case checkErr == nil:
 		v.o.Sink.Emit(progress.Event{Kind: progress.Message, Dest: t.Name, Message: fmt.Sprintf(
-			"checked %s against the service's checksums: %d unchanged, %d changed, %d missing, %d unknown",
-			count(res.OK+res.Changed+res.Missing+res.Unknown, "copy", "copies"), res.OK, res.Changed, res.Missing, res.Unknown)})
+			"checked %s against the service's checksums: %s unchanged, %s changed, %s missing, %s unknown",
+			count(res.OK+res.Changed+res.Missing+res.Unknown, "copy", "copies"), Commas(int64(res.OK)),
+			Commas(int64(res.Changed)), Commas(int64(res.Missing)), Commas(int64(res.Unknown)))})
 	case ctx.Err() != nil:
 		return nil, false, ctx.Err()
 	case errors.As(checkErr, &fatal):

@@ -237,8 +237,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	summary := fmt.Sprintf("checked %s, %s", count(res.Checked, "copy", "copies"), count(len(res.Problems), "problem", "problems"))
 	if n := res.Server.OK + res.Server.Changed + res.Server.Missing + res.Server.Unknown; n > 0 {
-		summary += fmt.Sprintf("; server check of %s: %d unchanged, %d changed, %d missing, %d unknown",
-			count(n, "copy", "copies"), res.Server.OK, res.Server.Changed, res.Server.Missing, res.Server.Unknown)
+		summary += fmt.Sprintf("; server check of %s: %s unchanged, %s changed, %s missing, %s unknown",
+			count(n, "copy", "copies"), Commas(int64(res.Server.OK)), Commas(int64(res.Server.Changed)),
+			Commas(int64(res.Server.Missing)), Commas(int64(res.Server.Unknown)))
 	}
 	if len(res.Away) > 0 {
 		summary += fmt.Sprintf("; not attached: %s", strings.Join(res.Away, ", "))

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"runtime/debug"
 	"strings"
 
 	"filippo.io/age"
@@ -117,6 +118,11 @@ func openKeyFile(r io.Reader, passphrase string) (*age.X25519Identity, error) {
 		return nil, err
 	}
 	dec, err := age.Decrypt(r, id)
+	// Unwrapping ran scrypt, which needs 128 x r x N bytes (256 MiB at
+	// age's default work factor). Hand that back now: left to the
+	// collector, the heap goal set while it was live would let the rest of
+	// the run grow to twice as much before the next collection.
+	debug.FreeOSMemory()
 	if err != nil {
 		var nomatch *age.NoIdentityMatchError
 		if errors.As(err, &nomatch) {
