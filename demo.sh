@@ -41,5 +41,5 @@ echo; echo "== trove status"
 "$trove" status || true
 echo; echo "== trove where 'Smith Wedding' (first file)"
 "$trove" where "Smith Wedding" > "$demo/where.txt"
-head -5 "$demo/where.txt"
+awk 'NR > 1 && /^$/ { exit } { print }' "$demo/where.txt"
 echo; echo "Demo folder: $demo  (TROVE_HOME=$TROVE_HOME; the library is $demo/library)"

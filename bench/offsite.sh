@@ -131,3 +131,10 @@ import sys
 v, f, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 print(f"no-change backup of {n:,} files: vault {v:.3f} s, folder {f:.3f} s, vault / folder {v/f:.2f}x")
 EOF
+
+echo "== verify of the vault: server check of every copy, downloads capped at 1 MiB =="
+"$T" verify vault1 --budget 1MiB >"$W/verify.log" 2>&1 || { tail -20 "$W/verify.log" >&2; exit 1; }
+: >"$W/vf"
+secs "$W/vf" "$T" verify vault1 --budget 1MiB
+grep -E "server checksums|^Verified" "$W/last.log" | sed 's/^/  /'
+echo "verify (server check of $((FILES + SMALL)) copies + 1 MiB of downloads): $(cat "$W/vf") s, peak RSS $(($(cat "$W/vf.rss") / 1024)) MiB"

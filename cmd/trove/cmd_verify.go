@@ -61,7 +61,8 @@ SFTP servers that can run sha256sum hash the chosen copies themselves: every byt
 re-read on the server and only the hash crosses the network. That counts as verified;
 --budget (downloads) does not limit it, --sample does.
 
-Exit code 1 when any problem was found (a missing, changed or corrupt copy among them).`,
+Exit code 1 when any problem was found (a missing, changed or corrupt copy among them);
+4 when a target refused its passphrase or credentials (the other targets are still checked).`,
 		Example: `  trove verify
   trove verify drive-a --sample 25
   trove verify vault --budget 5GiB
