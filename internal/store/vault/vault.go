@@ -20,8 +20,9 @@
 //
 // Whole-file dedup: the same content is stored once whatever its names.
 // Commit uploads the encrypted object (or finds it present), reads it back
-// from the backend (GET, decrypt, hash) and only then records the name in a
-// new index log object. Objects are written whole (Blobs.Put is atomic), so
+// from the backend (GET, decrypt, hash) and only then records the name in an
+// index log object, which the records of concurrent commits share (group
+// commit, group.go). Objects are written whole (Blobs.Put is atomic), so
 // an interrupted upload leaves the index as it was; a re-run finds content
 // already uploaded and skips it. With Options.SpoolDir and a Resumable
 // Blobs, a large object's ciphertext stays in the spool until its upload
@@ -136,6 +137,10 @@ type Vault struct {
 	k   *keys
 
 	ixMu sync.Mutex // serialises index writes (and compaction)
+
+	qMu      sync.Mutex // guards queue and flushing (group.go)
+	queue    []*queued  // commits' records waiting for the next batch
+	flushing bool       // a batch is being written (it has a leader)
 
 	mu      sync.Mutex
 	names   map[string]entry  // library names and ".trove/versions/…" paths
@@ -452,6 +457,10 @@ func (v *Vault) Compact(ctx context.Context) error {
 	return v.compactLocked(ctx)
 }
 
+// compactDeletes is how many superseded index objects compaction deletes at
+// once.
+const compactDeletes = 8
+
 func (v *Vault) compactLocked(ctx context.Context) error {
 	v.mu.Lock()
 	covers := slices.Clone(v.logs)
@@ -473,15 +482,28 @@ func (v *Vault) compactLocked(ctx context.Context) error {
 	v.mu.Lock()
 	v.snap, v.logs, v.stale = key, v.logs[len(covers):], nil
 	v.mu.Unlock()
-	var errs []error
+	// The snapshot covers them all, so they may go in any order: several at
+	// a time, since commits wait for this (ixMu) and each delete is a
+	// round trip (a thousand of them one by one is minutes on a cloud).
+	var (
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, compactDeletes)
+	)
 	for _, o := range old {
-		if err := v.b.Delete(ctx, o); err != nil && !errors.Is(err, store.ErrNotExist) {
-			errs = append(errs, err)
-			v.mu.Lock()
-			v.stale = append(v.stale, o)
-			v.mu.Unlock()
-		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := v.b.Delete(ctx, o); err != nil && !errors.Is(err, store.ErrNotExist) {
+				v.mu.Lock()
+				errs = append(errs, err)
+				v.stale = append(v.stale, o)
+				v.mu.Unlock()
+			}
+		}()
 	}
+	wg.Wait()
 	if len(errs) > 0 {
 		return fmt.Errorf("compact vault index: delete superseded objects: %w", errors.Join(errs...))
 	}

@@ -93,6 +93,16 @@ func (w *writer) Write(p []byte) (int, error) {
 // the backend's fingerprint of it (Fingerprinter; taken just before the
 // read-back) for ServerCheck. The read-back costs one download of the
 // object (cloud egress); a dedup hit is read back too.
+//
+// Commit returns success only once the name's record is stored in an
+// index log object and applied in memory; on an error nothing is
+// recorded. The records of concurrent commits share one log object
+// (group commit, see commitRecord): a commit may wait for the index write
+// in flight, and fails with the others of its batch when their shared
+// write fails. A commit whose ctx is cancelled while its record waits
+// fails with ctx's error if its batch was not taken yet; once taken, it
+// waits for the batch's write (bounded by the context of the batch's
+// first live commit) and returns its outcome, which may be success.
 func (w *writer) Commit(ctx context.Context, want digest.Sum) (store.Receipt, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -144,9 +154,7 @@ func (w *writer) Commit(ctx context.Context, want digest.Sum) (store.Receipt, er
 		return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
 	}
 	at := v.opt.Now()
-	v.ixMu.Lock()
-	err = v.appendLog(ctx, []record{{Op: "put", Name: w.name, Key: key, Size: n, SHA256: sum.String(), Time: at, CSize: o.csize, FP: o.fp}})
-	v.ixMu.Unlock()
+	err = v.commitRecord(ctx, record{Op: "put", Name: w.name, Key: key, Size: n, SHA256: sum.String(), Time: at, CSize: o.csize, FP: o.fp})
 	if err != nil {
 		return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
 	}
