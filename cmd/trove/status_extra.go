@@ -161,10 +161,11 @@ func targetWarnings(a *app, t catalog.Target, archive bool, copies int, now time
 		}
 	}
 	if vd := a.cfg.Policy.VerifyWithinDays; vd > 0 && copies > 0 {
-		ok, total, err := a.cat.Coverage(t.ID, now.Add(-days(vd)))
-		if err == nil && ok < total {
+		_, total, err := a.cat.Coverage(t.ID, now.Add(-days(vd)))
+		stale, serr := a.cat.StaleCopies(t.ID, now.Add(-days(vd)))
+		if err == nil && serr == nil && stale > 0 {
 			out = append(out, fmt.Sprintf("%s: %s of %s not verified within %d days (run `trove verify %s`)", t.Name,
-				commas(total-ok), plural(total, "copy", "copies"), vd, t.Name))
+				commas(stale), plural(total, "copy", "copies"), vd, t.Name))
 		}
 	}
 	return out

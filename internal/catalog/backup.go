@@ -142,6 +142,20 @@ func (c *Catalog) Coverage(targetID string, since time.Time) (verified, total in
 	return verified, total, nil
 }
 
+// StaleCopies counts the copies on a target that are good as far as Trove
+// knows (state ok) but were last verified before since (or never): the
+// ones a verify is due for. Missing and corrupt copies are not counted:
+// they are problems of their own, not overdue checks.
+func (c *Catalog) StaleCopies(targetID string, since time.Time) (int, error) {
+	var n int
+	err := c.db.QueryRow(`SELECT count(*) FROM copies WHERE target_id = ? AND state = 'ok' AND verified_at < ?`,
+		targetID, fmtTime(since)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("catalog: stale copies: %w", err)
+	}
+	return n, nil
+}
+
 // Snapshot writes a consistent copy of the whole catalog to path (which must
 // not exist), for keeping on targets so a drive alone can rebuild everything.
 func (c *Catalog) Snapshot(path string) error {

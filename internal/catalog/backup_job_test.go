@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -99,5 +100,38 @@ func TestScanIndexOrderAndCopies(t *testing.T) {
 	}
 	if len(dels) != 2 || dels[0].FileID != ids[1] || dels[1].FileID != ids[0] || dels[0].FilePath != paths[1] {
 		t.Fatalf("CopiesOfDeleted = %+v", dels)
+	}
+}
+
+// StaleCopies counts good copies that are due for a verify, not the
+// missing or corrupt ones (those are problems, not overdue checks).
+func TestStaleCopies(t *testing.T) {
+	c := open(t)
+	ctx := context.Background()
+	t0 := time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
+	if err := c.AddTarget(Target{ID: "t-a", Name: "drive-a", Kind: KindFolder, Path: "/a", Medium: "hdd", Location: "home", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for i, at := range []time.Time{t0, t0, t0.Add(48 * time.Hour), {}, t0} {
+		p := fmt.Sprintf("p/%d.jpg", i)
+		f := File{Path: p, Project: "P", Sum: sum(p), Size: 1, Kind: "jpeg", AddedAt: t0}
+		id, err := c.RecordFile(ctx, f, []Copy{{TargetID: "t-a", Path: p, Sum: f.Sum, State: CopyOK, VerifiedAt: at, WrittenAt: t0}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := c.SetCopyState(ids[1], "t-a", CopyCorrupt, t0, "content differs"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetCopyState(ids[4], "t-a", CopyMissing, t0, "not found"); err != nil {
+		t.Fatal(err)
+	}
+	// Before t0+24h: file 0 (old), file 3 (never verified); not file 2
+	// (recent), not the corrupt or missing ones.
+	n, err := c.StaleCopies("t-a", t0.Add(24*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("StaleCopies = %d, %v; want 2", n, err)
 	}
 }
