@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -8,6 +10,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/trove-backup/trove/internal/progress"
 	"github.com/trove-backup/trove/internal/prune"
+	"github.com/trove-backup/trove/internal/store"
+	"github.com/trove-backup/trove/internal/store/sftp"
+	"github.com/trove-backup/trove/internal/store/vault"
 )
 
 func newPruneCmd() *cobra.Command {
@@ -27,7 +32,12 @@ file below the policy. These are the only deletions Trove makes on a target: eac
 printed, appended to the target's .trove/prune.log and recorded with the run.
 --dry-run shows what would be deleted and deletes nothing.
 
-TARGET defaults to every attached target; targets that are not attached are left alone.`,
+Folder targets and encrypted vaults (S3, rclone, SFTP vault) are pruned: in a vault, a
+version's encrypted content object is deleted too once no file or other version shares it.
+Plain SFTP targets are not pruned yet.
+
+TARGET defaults to every attached target (every reachable vault); targets that are not
+attached are left alone.`,
 		Example: "  trove prune --dry-run\n  trove prune drive-a\n  trove prune --json",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := openApp(cmd)
@@ -35,7 +45,7 @@ TARGET defaults to every attached target; targets that are not attached are left
 				return err
 			}
 			defer a.Close()
-			set, err := attachChosen(a, args)
+			set, err := openPrunable(cmd.Context(), a, args)
 			if err != nil {
 				return err
 			}
@@ -47,7 +57,11 @@ TARGET defaults to every attached target; targets that are not attached are left
 			o := prune.Options{Catalog: a.cat, Rule: rule, DryRun: dryRun, Now: a.now,
 				Sink: newSink(a, asJSON, "to prune"), Args: strings.TrimSpace(strings.Join(args, " ") + dryArg(dryRun))}
 			for _, at := range set.attached {
-				o.Targets = append(o.Targets, prune.Target{Target: at.t, Remover: prune.FolderRemover(at.l.Root()), Meta: at.l})
+				if at.l != nil {
+					o.Targets = append(o.Targets, prune.Target{Target: at.t, Remover: prune.FolderRemover(at.l.Root()), Meta: at.l})
+				} else if v, ok := at.s.(*vault.Vault); ok {
+					o.Targets = append(o.Targets, prune.Target{Target: at.t, Remover: v, Meta: v})
+				}
 			}
 			res, runErr := prune.Run(cmd.Context(), o)
 			o.Sink.Close()
@@ -71,6 +85,53 @@ TARGET defaults to every attached target; targets that are not attached are left
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be deleted; delete nothing")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress events and the result as JSON lines")
 	return cmd
+}
+
+// openPrunable attaches the named targets that prune can work on (default:
+// every one): folder targets and the library as attachChosen does, vaults
+// as openChosen does (a vault is its own prune.VersionRemover). Plain SFTP
+// targets have no way to delete a version yet: left out by default,
+// refused with a plain message when named.
+func openPrunable(ctx context.Context, a *app, names []string) (*targetSet, error) {
+	chosen, err := chooseTargets(a, names)
+	if err != nil {
+		return nil, err
+	}
+	set := &targetSet{}
+	for _, t := range chosen {
+		switch {
+		case isVault(t.Kind):
+			at, err := a.open(ctx, t)
+			switch {
+			case err == nil:
+				set.attached = append(set.attached, attachedTarget{t: at.Target, l: at.Local, s: at.Store, dev: at.Device, c: at.Close})
+			case errors.Is(err, sftp.ErrUnknownHost):
+				set.failed = append(set.failed, failedTarget{name: t.Name, err: err})
+			case errors.Is(err, store.ErrNotAttached):
+				set.away = append(set.away, t)
+			default:
+				// Shown as "NAME: message": the name once is enough.
+				err = errors.New(strings.TrimPrefix(err.Error(), t.Name+": "))
+				set.failed = append(set.failed, failedTarget{name: t.Name, err: err})
+			}
+		case isRemote(t.Kind):
+			if len(names) > 0 {
+				set.failed = append(set.failed, failedTarget{name: t.Name,
+					err: fmt.Errorf("%s is a %s target: this command works on folder targets and vaults only", t.Name, t.Kind)})
+			}
+		default:
+			l, err := a.attach(t)
+			switch {
+			case err == nil:
+				set.attached = append(set.attached, attachedTarget{t: t, l: l, s: l, dev: l.Device(), c: l.Close})
+			case errors.Is(err, store.ErrNotAttached):
+				set.away = append(set.away, t)
+			default:
+				set.failed = append(set.failed, failedTarget{name: t.Name, err: err})
+			}
+		}
+	}
+	return set, nil
 }
 
 func dryArg(dry bool) string {

@@ -152,7 +152,8 @@ type Vault struct {
 	snap    string            // current snapshot object ("" when none)
 	stamp   int64             // last index stamp used
 
-	uploading map[string]chan struct{} // content keys being uploaded (lockKey)
+	uploading  map[string]chan struct{} // content keys being uploaded (lockKey)
+	committing map[string]int           // content key → commits between upload and index record (RemoveVersion)
 }
 
 var (
@@ -242,7 +243,7 @@ func Attach(ctx context.Context, b Blobs, passphrase string, opt Options) (*Vaul
 	if err != nil {
 		return nil, fmt.Errorf("derive vault keys: %w", err)
 	}
-	v := &Vault{b: b, opt: opt, k: k, uploading: map[string]chan struct{}{}}
+	v := &Vault{b: b, opt: opt, k: k, uploading: map[string]chan struct{}{}, committing: map[string]int{}}
 	if err := v.Reload(ctx); err != nil {
 		return nil, err
 	}

@@ -149,6 +149,18 @@ func (w *writer) Commit(ctx context.Context, want digest.Sum) (store.Receipt, er
 	}()
 
 	key := v.k.contentKey(sum)
+	// From before the upload (or dedup check) until the record is in the
+	// index, the content object is in use: RemoveVersion must not delete it.
+	v.mu.Lock()
+	v.committing[key]++
+	v.mu.Unlock()
+	defer func() {
+		v.mu.Lock()
+		if v.committing[key]--; v.committing[key] <= 0 {
+			delete(v.committing, key)
+		}
+		v.mu.Unlock()
+	}()
 	o, err := w.upload(ctx, key, n, sum)
 	if err != nil {
 		return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
