@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,8 +8,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/trove-backup/trove/internal/progress"
 	"github.com/trove-backup/trove/internal/prune"
-	"github.com/trove-backup/trove/internal/store"
-	"github.com/trove-backup/trove/internal/store/sftp"
 	"github.com/trove-backup/trove/internal/store/vault"
 )
 
@@ -45,7 +41,10 @@ attached are left alone.`,
 				return err
 			}
 			defer a.Close()
-			set, err := openPrunable(cmd.Context(), a, args)
+			// A vault is its own prune.VersionRemover; plain SFTP targets have
+			// no way to delete a version yet.
+			set, err := openKinds(cmd.Context(), a, args, func(kind string) bool { return !isRemote(kind) || isVault(kind) },
+				"folder targets and vaults")
 			if err != nil {
 				return err
 			}
@@ -85,53 +84,6 @@ attached are left alone.`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be deleted; delete nothing")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress events and the result as JSON lines")
 	return cmd
-}
-
-// openPrunable attaches the named targets that prune can work on (default:
-// every one): folder targets and the library as attachChosen does, vaults
-// as openChosen does (a vault is its own prune.VersionRemover). Plain SFTP
-// targets have no way to delete a version yet: left out by default,
-// refused with a plain message when named.
-func openPrunable(ctx context.Context, a *app, names []string) (*targetSet, error) {
-	chosen, err := chooseTargets(a, names)
-	if err != nil {
-		return nil, err
-	}
-	set := &targetSet{}
-	for _, t := range chosen {
-		switch {
-		case isVault(t.Kind):
-			at, err := a.open(ctx, t)
-			switch {
-			case err == nil:
-				set.attached = append(set.attached, attachedTarget{t: at.Target, l: at.Local, s: at.Store, dev: at.Device, c: at.Close})
-			case errors.Is(err, sftp.ErrUnknownHost):
-				set.failed = append(set.failed, failedTarget{name: t.Name, err: err})
-			case errors.Is(err, store.ErrNotAttached):
-				set.away = append(set.away, t)
-			default:
-				// Shown as "NAME: message": the name once is enough.
-				err = errors.New(strings.TrimPrefix(err.Error(), t.Name+": "))
-				set.failed = append(set.failed, failedTarget{name: t.Name, err: err})
-			}
-		case isRemote(t.Kind):
-			if len(names) > 0 {
-				set.failed = append(set.failed, failedTarget{name: t.Name,
-					err: fmt.Errorf("%s is a %s target: this command works on folder targets and vaults only", t.Name, t.Kind)})
-			}
-		default:
-			l, err := a.attach(t)
-			switch {
-			case err == nil:
-				set.attached = append(set.attached, attachedTarget{t: t, l: l, s: l, dev: l.Device(), c: l.Close})
-			case errors.Is(err, store.ErrNotAttached):
-				set.away = append(set.away, t)
-			default:
-				set.failed = append(set.failed, failedTarget{name: t.Name, err: err})
-			}
-		}
-	}
-	return set, nil
 }
 
 func dryArg(dry bool) string {

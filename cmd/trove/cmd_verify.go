@@ -218,46 +218,37 @@ func chooseTargets(a *app, names []string) ([]catalog.Target, error) {
 // attachChosen attaches the named folder targets (default: every folder
 // target, the library included). Remote targets (SFTP, cloud vaults) are
 // left out by default and refused when named: use openChosen for jobs that
-// work on any kind. Unknown names are a usage error; a target that is not
-// attached goes to away, one that fails otherwise to failed.
+// work on any kind.
 func attachChosen(a *app, names []string) (*targetSet, error) {
-	chosen, err := chooseTargets(a, names)
-	if err != nil {
-		return nil, err
-	}
-	set := &targetSet{}
-	for _, t := range chosen {
-		if isRemote(t.Kind) {
-			if len(names) > 0 {
-				set.failed = append(set.failed, failedTarget{name: t.Name,
-					err: fmt.Errorf("%s is a %s target: this command works on folder targets only", t.Name, t.Kind)})
-			}
-			continue
-		}
-		l, err := a.attach(t)
-		switch {
-		case err == nil:
-			set.attached = append(set.attached, attachedTarget{t: t, l: l, s: l, dev: l.Device(), c: l.Close})
-		case errors.Is(err, store.ErrNotAttached):
-			set.away = append(set.away, t)
-		default:
-			set.failed = append(set.failed, failedTarget{name: t.Name, err: err})
-		}
-	}
-	return set, nil
+	return openKinds(context.Background(), a, names, func(kind string) bool { return !isRemote(kind) }, "folder targets")
 }
 
 // openChosen attaches the named targets of any kind (default: every
-// target, the library included), like attachChosen. An unreachable server
-// counts as not attached (absent is not missing); an unknown or changed
-// host key, refused credentials or a wrong passphrase are failures.
+// target, the library included). Unknown names are a usage error. An
+// unreachable server or a drive that is not attached goes to away (absent
+// is not missing); an unknown or changed host key, refused credentials, a
+// wrong passphrase or any other failure goes to failed.
 func openChosen(ctx context.Context, a *app, names []string) (*targetSet, error) {
+	return openKinds(ctx, a, names, nil, "")
+}
+
+// openKinds is openChosen for a command that works on some kinds of target
+// only (works, when not nil, says which; what names them for the user):
+// targets of other kinds are left out by default and refused when named.
+func openKinds(ctx context.Context, a *app, names []string, works func(kind string) bool, what string) (*targetSet, error) {
 	chosen, err := chooseTargets(a, names)
 	if err != nil {
 		return nil, err
 	}
 	set := &targetSet{}
 	for _, t := range chosen {
+		if works != nil && !works(t.Kind) {
+			if len(names) > 0 {
+				set.failed = append(set.failed, failedTarget{name: t.Name,
+					err: fmt.Errorf("%s is a %s target: this command works on %s only", t.Name, t.Kind, what)})
+			}
+			continue
+		}
 		at, err := a.open(ctx, t)
 		switch {
 		case err == nil:
