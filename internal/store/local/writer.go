@@ -7,26 +7,21 @@ import (
 	"io"
 	"os"
 	"path"
-	"sync"
 	"time"
 
 	"github.com/trove-backup/trove/internal/digest"
 	"github.com/trove-backup/trove/internal/store"
 )
 
-// writer is one object being written to a temporary.
-type writer struct {
+// temp is one object being written to a temporary (a store.Temp, driven
+// by store.TempWriter).
+type temp struct {
 	l      *Local
-	ctx    context.Context
 	name   string // library name
 	stored string // final stored name
 	tmp    string // temporary's stored name
 	f      *os.File
 	n      int64
-
-	mu   sync.Mutex
-	err  error // first failure; the temporary is gone then
-	done bool  // committed or aborted
 }
 
 // Create starts writing name through a temporary in its final directory.
@@ -58,7 +53,7 @@ func (l *Local) Create(ctx context.Context, name string, size int64) (store.Writ
 		l.forget(tmp)
 		return nil, l.classify("create "+name, err)
 	}
-	w := &writer{l: l, ctx: ctx, name: name, stored: stored, tmp: tmp, f: f}
+	w := store.NewTempWriter(ctx, name, &temp{l: l, name: name, stored: stored, tmp: tmp, f: f})
 	fi, err := f.Stat()
 	if err == nil {
 		var d uint64
@@ -67,8 +62,7 @@ func (l *Local) Create(ctx context.Context, name string, size int64) (store.Writ
 		}
 	}
 	if err != nil {
-		w.fail(err)
-		return nil, w.err
+		return nil, w.Fail(err)
 	}
 	return w, nil
 }
@@ -116,68 +110,33 @@ func (l *Local) forget(tmp string) {
 	l.mu.Unlock()
 }
 
-// fail records err (classified), closes and removes the temporary.
-func (w *writer) fail(err error) {
-	if w.err == nil {
-		w.err = err
-	}
-	if w.f != nil {
-		w.f.Close()
-		w.f = nil
-	}
-	w.l.root.Remove(w.tmp) // best effort; a later Create here cleans up too
-	w.l.forget(w.tmp)
-}
-
-// Write writes to the temporary. The first error discards it.
-func (w *writer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return 0, w.err
-	}
-	if w.done {
-		return 0, fmt.Errorf("write %s: writer already finished", w.name)
-	}
-	if err := w.ctx.Err(); err != nil {
-		w.fail(fmt.Errorf("write %s: %w", w.name, err))
-		return 0, w.err
-	}
+// Write writes to the temporary.
+func (w *temp) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.n += int64(n)
 	if err != nil {
-		w.fail(w.l.classify("write "+w.name, err))
-		return n, w.err
+		return n, w.l.classify("write "+w.name, err)
 	}
 	return n, nil
 }
 
-// Commit fsyncs, reads back from the device, compares with want and
-// publishes without replacing. See store.Writer.
-func (w *writer) Commit(ctx context.Context, want digest.Sum) (store.Receipt, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return store.Receipt{}, w.err
+// Discard closes and removes the temporary.
+func (w *temp) Discard() error {
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
 	}
-	if w.done {
-		return store.Receipt{}, fmt.Errorf("commit %s: writer already finished", w.name)
+	defer w.l.forget(w.tmp)
+	if err := w.l.root.Remove(w.tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove temporary: %w", err)
 	}
-	w.done = true
-	r, err := w.commit(ctx, want)
-	if err != nil {
-		w.fail(err)
-		return store.Receipt{}, err
-	}
-	w.l.forget(w.tmp)
-	return r, nil
+	return nil
 }
 
-func (w *writer) commit(ctx context.Context, want digest.Sum) (store.Receipt, error) {
+// Commit fsyncs, reads back from the device, compares with want and
+// publishes without replacing. See store.Writer.
+func (w *temp) Commit(ctx context.Context, want digest.Sum) (store.Receipt, error) {
 	l := w.l
-	if err := ctx.Err(); err != nil {
-		return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
-	}
 	err := w.f.Sync()
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
@@ -213,6 +172,7 @@ func (w *writer) commit(ctx context.Context, want digest.Sum) (store.Receipt, er
 		// verify the existing file).
 		return store.Receipt{}, l.classify("commit "+w.name, err)
 	}
+	l.forget(w.tmp)
 	return store.Receipt{Stored: w.stored, Sum: sum, Size: n, VerifiedAt: verified}, nil
 }
 
@@ -238,21 +198,4 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
-}
-
-// Abort discards the temporary. Safe after Commit, and twice.
-func (w *writer) Abort() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.done || w.err != nil {
-		return nil
-	}
-	w.done = true
-	w.f.Close()
-	w.f = nil
-	defer w.l.forget(w.tmp)
-	if err := w.l.root.Remove(w.tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("abort %s: remove temporary: %w", w.name, err)
-	}
-	return nil
 }

@@ -319,8 +319,9 @@ func TestConnectionCut(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Fatalf("clean with a live temporary: %d, %v", n, err)
 	}
-	w2.(*writer).f.Close() // simulate a crashed writer: not ours any more
-	s.forget(w2.(*writer).tmp)
+	t2 := w2.(*store.TempWriter).Temp().(*temp)
+	t2.f.Close() // simulate a crashed writer: not ours any more
+	s.forget(t2.tmp)
 	if n, err := s.CleanTemporaries(ctx, 0); err != nil || n != 1 {
 		t.Fatalf("clean: removed %d, %v; want 1", n, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"sync"
 	"time"
 
 	pkgsftp "github.com/pkg/sftp"
@@ -16,18 +15,14 @@ import (
 	"github.com/trove-backup/trove/internal/store"
 )
 
-// writer is one object being written to a temporary on the server.
-type writer struct {
+// temp is one object being written to a temporary on the server (a
+// store.Temp, driven by store.TempWriter).
+type temp struct {
 	s    *Store
-	ctx  context.Context
 	name string // final name
 	tmp  string // temporary's name below the root
 	f    *pkgsftp.File
 	n    int64
-
-	mu   sync.Mutex
-	err  error // first failure; the temporary is gone (or left for cleanup)
-	done bool
 }
 
 // Create starts writing name through a temporary in its final directory.
@@ -53,7 +48,7 @@ func (s *Store) Create(ctx context.Context, name string, size int64) (store.Writ
 		s.forget(tmp)
 		return nil, s.classify("create "+name, err)
 	}
-	return &writer{s: s, ctx: ctx, name: name, tmp: tmp, f: f}, nil
+	return store.NewTempWriter(ctx, name, &temp{s: s, name: name, tmp: tmp, f: f}), nil
 }
 
 // freeSpace returns the server's free bytes, asked at most every few
@@ -169,72 +164,38 @@ func (s *Store) forget(tmp string) {
 	s.mu.Unlock()
 }
 
-// fail records err, closes and removes the temporary (best effort: on a
-// lost connection it stays, and a later run removes it).
-func (w *writer) fail(err error) {
-	if w.err == nil {
-		w.err = err
+// Write sends bytes to the temporary.
+func (w *temp) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.n += int64(n)
+	if err != nil {
+		return n, w.s.classify("write "+w.name, err)
 	}
+	return n, nil
+}
+
+// Discard closes and removes the temporary; on a lost connection it stays,
+// and a later run removes it.
+func (w *temp) Discard() error {
 	if w.f != nil {
 		w.f.Close()
 		w.f = nil
 	}
-	if !w.s.isGone() {
-		w.s.c.Remove(w.s.abs(w.tmp))
+	defer w.s.forget(w.tmp)
+	if w.s.alive() != nil {
+		return nil
 	}
-	w.s.forget(w.tmp)
-}
-
-// Write sends bytes to the temporary. The first error discards it.
-func (w *writer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return 0, w.err
+	if err := w.s.c.Remove(w.s.abs(w.tmp)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return w.s.classify("remove temporary", err)
 	}
-	if w.done {
-		return 0, fmt.Errorf("write %s: writer already finished", w.name)
-	}
-	if err := w.ctx.Err(); err != nil {
-		w.fail(fmt.Errorf("write %s: %w", w.name, err))
-		return 0, w.err
-	}
-	n, err := w.f.Write(p)
-	w.n += int64(n)
-	if err != nil {
-		w.fail(w.s.classify("write "+w.name, err))
-		return n, w.err
-	}
-	return n, nil
+	return nil
 }
 
 // Commit fsyncs (when the server offers it), reads the temporary back over
 // the connection, compares with want and publishes without replacing. See
 // store.Writer and the package doc for what the read-back proves.
-func (w *writer) Commit(ctx context.Context, want digest.Sum) (store.Receipt, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return store.Receipt{}, w.err
-	}
-	if w.done {
-		return store.Receipt{}, fmt.Errorf("commit %s: writer already finished", w.name)
-	}
-	w.done = true
-	r, err := w.commit(ctx, want)
-	if err != nil {
-		w.fail(err)
-		return store.Receipt{}, err
-	}
-	w.s.forget(w.tmp)
-	return r, nil
-}
-
-func (w *writer) commit(ctx context.Context, want digest.Sum) (store.Receipt, error) {
+func (w *temp) Commit(ctx context.Context, want digest.Sum) (store.Receipt, error) {
 	s := w.s
-	if err := ctx.Err(); err != nil {
-		return store.Receipt{}, fmt.Errorf("commit %s: %w", w.name, err)
-	}
 	var err error
 	if s.caps.Fsync {
 		err = w.f.Sync()
@@ -260,6 +221,7 @@ func (w *writer) commit(ctx context.Context, want digest.Sum) (store.Receipt, er
 		}
 		return store.Receipt{}, s.classify("publish "+w.name, err)
 	}
+	s.forget(w.tmp)
 	return store.Receipt{Stored: w.name, Sum: sum, Size: n, VerifiedAt: verified}, nil
 }
 
@@ -281,26 +243,6 @@ func (s *Store) readBack(ctx context.Context, name string) (digest.Sum, int64, e
 		return digest.Sum{}, n, err
 	}
 	return h.Sum(), n, nil
-}
-
-// Abort discards the temporary. Safe after Commit, and twice.
-func (w *writer) Abort() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.done || w.err != nil {
-		return nil
-	}
-	w.done = true
-	w.f.Close()
-	w.f = nil
-	defer w.s.forget(w.tmp)
-	if err := w.s.alive(); err != nil {
-		return nil // the temporary stays; a later run removes it
-	}
-	if err := w.s.c.Remove(w.s.abs(w.tmp)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return w.s.classify("abort "+w.name+": remove temporary", err)
-	}
-	return nil
 }
 
 // ctxReader stops a long copy when ctx is cancelled.
