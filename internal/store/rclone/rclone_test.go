@@ -70,6 +70,18 @@ func noTemporaries(t *testing.T, root string) {
 // TestSFTPRemote runs the same checks through rclone's SFTP backend against
 // the OpenSSH server of .ci/sshd.sh.
 func TestSFTPRemote(t *testing.T) {
+	r, _ := sftpRemote(t, "rclone")
+	if err := r.Check(context.Background()); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	testBlobs(t, r)
+}
+
+// sftpRemote returns a Remote on rclone's SFTP backend talking to the
+// OpenSSH server of .ci/sshd.sh (skipped, or failed in CI, without it),
+// rooted in a fresh folder named after prefix, and that folder's local path.
+func sftpRemote(t *testing.T, prefix string) (*Remote, string) {
+	t.Helper()
 	requireRclone(t)
 	env := map[string]string{}
 	for _, k := range []string{"ADDR", "USER", "KEY", "KNOWN_HOSTS", "DIR"} {
@@ -86,16 +98,13 @@ func TestSFTPRemote(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	root := filepath.Join(env["DIR"], fmt.Sprintf("rclone-%d", time.Now().UnixNano()))
+	root := filepath.Join(env["DIR"], fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()))
 	t.Cleanup(func() { os.RemoveAll(root) })
 	r, err := New("nas:"+root, Options{Config: conf})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Check(context.Background()); err != nil {
-		t.Fatalf("check: %v", err)
-	}
-	testBlobs(t, r)
+	return r, root
 }
 
 func testBlobs(t *testing.T, r *Remote) {

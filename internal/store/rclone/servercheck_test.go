@@ -13,12 +13,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/trove-backup/trove/internal/store"
 	"github.com/trove-backup/trove/internal/store/storetest"
 	"github.com/trove-backup/trove/internal/store/vault"
-	"github.com/trove-backup/trove/internal/testenv"
 )
 
 var _ vault.Fingerprinter = (*Remote)(nil)
@@ -120,28 +118,7 @@ func TestServerCheckLocalRemote(t *testing.T) {
 // TestServerCheckSFTPRemote: the same through rclone's SFTP backend, whose
 // hashes the server computes (md5sum over SSH) against .ci/sshd.sh.
 func TestServerCheckSFTPRemote(t *testing.T) {
-	requireRclone(t)
-	env := map[string]string{}
-	for _, k := range []string{"ADDR", "USER", "KEY", "KNOWN_HOSTS", "DIR"} {
-		v := os.Getenv("TROVE_TEST_SFTP_" + k)
-		if v == "" {
-			testenv.Skip(t, "TROVE_TEST_SFTP_%s not set: source .ci/sshd.sh", k)
-		}
-		env[k] = v
-	}
-	host, port, _ := strings.Cut(env["ADDR"], ":")
-	conf := filepath.Join(t.TempDir(), "rclone.conf")
-	cfg := fmt.Sprintf("[nas]\ntype = sftp\nhost = %s\nport = %s\nuser = %s\nkey_file = %s\nknown_hosts_file = %s\n",
-		host, port, env["USER"], env["KEY"], env["KNOWN_HOSTS"])
-	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(env["DIR"], fmt.Sprintf("rclone-check-%d", time.Now().UnixNano()))
-	t.Cleanup(func() { os.RemoveAll(root) })
-	r, err := New("nas:"+root, Options{Config: conf})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, root := sftpRemote(t, "rclone-check")
 	testServerCheck(t, r, root)
 }
 
